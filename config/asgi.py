@@ -1,0 +1,9 @@
+"""ASGI entry point: the only way to serve the event streams (see README, Deploying)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_asgi_application()

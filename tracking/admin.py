@@ -1,0 +1,89 @@
+"""Admin pieces: the read-only event history and a form to record an event.
+
+Events cannot be edited or deleted here. Recording a free event needs the add
+permission on events; changing an order's status needs the change permission on
+orders, and records its own event through the order model's ``save()``.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from tracking.errors import TrackingError
+from tracking.models import OrderEvent
+from tracking.ordermodel import terminal_statuses
+from tracking.recording import KIND_PATTERN, record_event
+
+
+class OrderEventInline(admin.TabularInline):
+    """The order's events in ``seq`` order, read-only."""
+
+    model = OrderEvent
+    fields = ("seq", "kind", "data", "created_at")
+    readonly_fields = fields
+    ordering = ("seq",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RecordEventForm(forms.ModelForm):
+    """The order form plus an optional event to record with the save."""
+
+    event_kind = forms.RegexField(
+        regex=KIND_PATTERN,
+        required=False,
+        max_length=32,
+        help_text="A short lowercase word such as note or delayed.",
+    )
+    event_message = forms.CharField(required=False, max_length=500)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean()
+        stored = self.initial.get("status")
+        final = stored in terminal_statuses(type(self.instance))
+        if self.instance.pk and final and self.has_changed():
+            raise forms.ValidationError(
+                f"This order is {stored}, which is final: it cannot change."
+            )
+        if cleaned.get("event_message") and not cleaned.get("event_kind"):
+            self.add_error("event_kind", "Give the event a kind to record the message.")
+        return cleaned
+
+
+class TrackedOrderAdmin(admin.ModelAdmin):
+    """A base ``ModelAdmin`` for the order model with the tracking pieces added."""
+
+    form = RecordEventForm
+    inlines = [OrderEventInline]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        fields = [f for f in fields if f not in ("event_kind", "event_message")]
+        if obj is not None and request.user.has_perm("tracking.add_orderevent"):
+            fields += ["event_kind", "event_message"]
+        return fields
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool
+    ) -> None:
+        """Save the order, then record the free event, both in the admin's transaction."""
+        super().save_model(request, obj, form, change)
+        kind = form.cleaned_data.get("event_kind")
+        if not kind or not request.user.has_perm("tracking.add_orderevent"):
+            return
+        message = form.cleaned_data.get("event_message") or ""
+        try:
+            record_event(obj, kind, {"message": message} if message else {})
+        except TrackingError as exc:
+            messages.error(request, str(exc))

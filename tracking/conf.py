@@ -1,0 +1,51 @@
+"""The ``TRACKING`` settings: their defaults, and the one place that reads them.
+
+Every setting of the app lives in the ``TRACKING`` dict of the project's settings.
+The one exception is ``TRACKING_ORDER_MODEL``, which names the order model: Django's
+migrations can only follow a swappable model through a top-level setting, as with
+``AUTH_USER_MODEL``.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds between comment heartbeats on an idle stream. Proxies close idle
+    # connections, and clients use the silence to detect a dead server.
+    "HEARTBEAT_SECONDS": 15.0,
+    # The reconnection delay, in milliseconds, sent to clients as ``retry:``.
+    "RETRY_MILLISECONDS": 3000,
+    # The longest a stream stays open, in seconds. Then it ends cleanly and the client
+    # reconnects and resumes: every connection is authorised again that way.
+    "MAX_STREAM_SECONDS": 3600.0,
+    # How often, in seconds, the SQLite poller looks for new rows.
+    "POLL_SECONDS": 0.25,
+    # Events read from the database per query while a stream catches up.
+    "BATCH_SIZE": 500,
+    # The largest JSON encoding of an event's data that is accepted, in bytes.
+    "MAX_DATA_BYTES": 16384,
+    # Lifetime of a stream token made without an explicit lifetime, in seconds.
+    "TOKEN_MAX_AGE_SECONDS": 7 * 24 * 3600,
+    # The field of the order model that holds the customer (a user) who may follow it.
+    "CUSTOMER_FIELD": "customer",
+    # The database alias streams read from and the listener follows.
+    "DATABASE": "default",
+    # A libpq connection string for the Postgres listener, when the application's
+    # database goes through a transaction-pooling proxy that cannot keep LISTEN.
+    "LISTENER_DSN": None,
+}
+
+
+def get(name: str) -> Any:
+    """Return the ``TRACKING[name]`` setting, or its default."""
+    overrides = getattr(settings, "TRACKING", {})
+    if name in overrides:
+        return overrides[name]
+    return DEFAULTS[name]
+
+
+def order_model_label() -> str:
+    """Return the ``app_label.ModelName`` of the order model events belong to."""
+    label: str = getattr(settings, "TRACKING_ORDER_MODEL", "orders.Order")
+    return label

@@ -1,0 +1,38 @@
+"""How a server process learns of new events: one hub fed by one source."""
+
+from django.db import connections
+
+from tracking import conf
+from tracking.live import reader
+from tracking.live.hub import Hub
+from tracking.live.pg_listener import PgListener, conninfo_from_django
+from tracking.live.sqlite_poller import SqlitePoller
+
+_hub: Hub | None = None
+
+
+def get_hub() -> Hub:
+    """Return the process's hub, starting its source on first use.
+
+    It must be called from the server's event loop: the source runs as a task of it.
+    """
+    global _hub
+    if _hub is None:
+        _hub = Hub(fetch=_fetch, batch_size=conf.get("BATCH_SIZE"))
+        _start_source(_hub)
+    return _hub
+
+
+async def _fetch(key: str, after: int, limit: int) -> list[reader.StoredEvent]:
+    return await reader.run(reader.events_after, key, after, limit)
+
+
+def _start_source(hub: Hub) -> None:
+    alias = conf.get("DATABASE")
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        dsn = conf.get("LISTENER_DSN") or conninfo_from_django(connection.settings_dict)
+        hub.source = PgListener(hub, dsn)
+    else:
+        hub.source = SqlitePoller(hub, conf.get("POLL_SECONDS"))
+    hub.source.start()

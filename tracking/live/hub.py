@@ -1,0 +1,185 @@
+"""The in-memory fan-out: which streams of this process follow which order.
+
+A source (the Postgres listener or the SQLite poller) tells the hub that an order has a
+new event. The hub reads the new rows once per order, keeps the last few in a small
+cache, and wakes the streams of that order, which take the rows from the cache. A
+stream that is behind the cache reads the database itself. The notification is only a
+hint: what a stream sends always comes from the database, in ``seq`` order.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from typing import Any
+
+from tracking.live.reader import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+Fetch = Callable[[str, int, int], Awaitable[list[StoredEvent]]]
+
+CACHE_SIZE = 64
+
+
+class Topic:
+    """The streams of one order in this process, and its newest events."""
+
+    __slots__ = (
+        "changed",
+        "fetching",
+        "key",
+        "newest",
+        "recent",
+        "subscribers",
+        "version",
+    )
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.subscribers: set[Subscription] = set()
+        self.changed = asyncio.Event()
+        self.version = 0
+        self.recent: deque[StoredEvent] = deque(maxlen=CACHE_SIZE)
+        self.newest = 0
+        self.fetching: asyncio.Task[None] | None = None
+
+    def pulse(self) -> None:
+        """Wake every stream waiting on this order."""
+        self.version += 1
+        self.changed.set()
+        self.changed.clear()
+
+    def cached_after(self, position: int) -> list[StoredEvent] | None:
+        """Return the cached events after ``position``, or None if the cache has a gap.
+
+        An empty list means there is nothing new yet (or the cache is being filled);
+        None means the stream must read the database itself.
+        """
+        if self.newest <= position:
+            return []
+        recent = self.recent
+        if not recent:
+            return [] if self.fetching else None
+        first, last = recent[0].seq, recent[-1].seq
+        if position + 1 < first:
+            return None
+        if position < last:
+            return list(islice(recent, position + 1 - first, None))
+        return [] if self.fetching else None
+
+    def store(self, events: list[StoredEvent]) -> None:
+        """Append freshly read events, keeping the cache a contiguous run of seqs."""
+        if self.recent and events[0].seq != self.recent[-1].seq + 1:
+            self.recent.clear()
+        self.recent.extend(events)
+        self.newest = max(self.newest, events[-1].seq)
+
+
+class Subscription:
+    """One stream's place in the hub."""
+
+    __slots__ = ("hub", "must_read", "topic")
+
+    def __init__(self, hub: "Hub", topic: Topic) -> None:
+        self.hub = hub
+        self.topic = topic
+        # A new subscriber reads the database first: that read is the replay.
+        self.must_read = True
+
+    async def next_events(self, position: int, timeout: float) -> list[StoredEvent]:
+        """Return the events after ``position``, waiting up to ``timeout`` seconds.
+
+        An empty list means the time ran out with nothing new: time for a heartbeat.
+        """
+        topic = self.topic
+        while True:
+            seen = topic.version
+            read_now = self.must_read
+            if read_now:
+                events = await self.hub.fetch(topic.key, position, self.hub.batch_size)
+                self.must_read = len(events) == self.hub.batch_size
+                if events:
+                    return events
+            cached = topic.cached_after(position)
+            if cached:
+                return cached
+            if cached is None and not read_now:
+                self.must_read = True
+                continue
+            if topic.version != seen:
+                continue
+            try:
+                async with asyncio.timeout(timeout):
+                    await topic.changed.wait()
+            except TimeoutError:
+                return []
+
+
+class Hub:
+    """All topics of the process, fed by one source."""
+
+    def __init__(self, fetch: Fetch, batch_size: int) -> None:
+        self.fetch = fetch
+        self.batch_size = batch_size
+        self.topics: dict[str, Topic] = {}
+        # The listener or poller feeding this hub; kept here so it is not collected.
+        self.source: Any = None
+
+    @contextmanager
+    def subscribe(self, key: str) -> Iterator[Subscription]:
+        """Follow the order ``key`` for the duration of the ``with`` block."""
+        topic = self.topics.get(key)
+        if topic is None:
+            topic = self.topics[key] = Topic(key)
+        subscription = Subscription(self, topic)
+        topic.subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            topic.subscribers.discard(subscription)
+            if not topic.subscribers and self.topics.get(key) is topic:
+                del self.topics[key]
+
+    def subscriber_count(self) -> int:
+        """Return how many streams of this process are following an order."""
+        return sum(len(topic.subscribers) for topic in self.topics.values())
+
+    def notify(self, key: str, seq: int) -> None:
+        """Note that the order ``key`` has committed event ``seq``; read it once."""
+        topic = self.topics.get(key)
+        if topic is None or seq <= topic.newest:
+            return
+        topic.newest = max(topic.newest, seq)
+        if topic.fetching is None:
+            start = seq - 1 if not topic.recent else topic.recent[-1].seq
+            topic.fetching = asyncio.get_running_loop().create_task(
+                self._refresh(topic, start)
+            )
+
+    def wake_all(self) -> None:
+        """Make every stream re-read the database: notifications may have been lost."""
+        for topic in self.topics.values():
+            for subscription in topic.subscribers:
+                subscription.must_read = True
+            topic.pulse()
+
+    async def _refresh(self, topic: Topic, after: int) -> None:
+        """Read the order's new rows once for all its streams, until caught up."""
+        try:
+            while True:
+                events = await self.fetch(topic.key, after, self.batch_size)
+                if not events:
+                    break
+                topic.store(events)
+                after = events[-1].seq
+                topic.pulse()
+                if after >= topic.newest:
+                    break
+        except Exception:
+            logger.exception("Reading new events of order %s failed.", topic.key)
+        finally:
+            topic.fetching = None
+            topic.pulse()

@@ -1,0 +1,119 @@
+"""The Postgres source: one LISTEN connection per process, shared by every stream.
+
+The connection is psycopg's own async connection in autocommit (a listener inside a
+transaction would receive nothing until it ended), never one of Django's: it lives as
+long as the process. After every (re)connect the hub makes all streams re-read the
+database, because notifications sent while nobody listened are gone.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from tracking.live.hub import Hub
+from tracking.recording import NOTIFY_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_NAME = "tracking-listener"
+# How long to wait for notifications before checking that the connection is alive.
+PROBE_SECONDS = 10.0
+RECONNECT_FIRST_SECONDS = 0.2
+RECONNECT_MAX_SECONDS = 5.0
+
+# Find a dead peer in about 20 s even when no FIN or RST ever arrives.
+KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 20000,
+}
+
+
+def conninfo_from_django(settings: dict[str, Any]) -> str:
+    """Return a libpq connection string for the Django database ``settings``."""
+    params = {
+        "dbname": settings.get("NAME") or None,
+        "user": settings.get("USER") or None,
+        "password": settings.get("PASSWORD") or None,
+        "host": settings.get("HOST") or None,
+        "port": settings.get("PORT") or None,
+    }
+    return psycopg.conninfo.make_conninfo(
+        **{key: value for key, value in params.items() if value}
+    )
+
+
+class PgListener:
+    """Follows ``NOTIFY tracking_order_events`` and tells the hub which order moved."""
+
+    def __init__(self, hub: Hub, conninfo: str) -> None:
+        self._hub = hub
+        self._conninfo = conninfo
+        self._task: asyncio.Task[None] | None = None
+        self._lost = False
+        self.connected = False
+        self.reconnects = 0
+
+    def start(self) -> None:
+        """Start listening in a background task of the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                await self._listen()
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                self._report_loss(exc)
+            if self.connected:
+                delay = RECONNECT_FIRST_SECONDS
+            self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _listen(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            application_name=APPLICATION_NAME,
+            options="-c idle_session_timeout=0",
+            **KEEPALIVE,
+        )
+        async with conn:
+            await conn.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL))
+            )
+            self._report_connected()
+            self._hub.wake_all()
+            while True:
+                async for notify in conn.notifies(timeout=PROBE_SECONDS):
+                    self._dispatch(notify.payload)
+                async with asyncio.timeout(PROBE_SECONDS):
+                    await conn.execute("SELECT 1")
+
+    def _dispatch(self, payload: str) -> None:
+        key, _, seq = payload.rpartition(":")
+        if key and seq.isdigit():
+            self._hub.notify(key, int(seq))
+        else:
+            logger.warning("Ignoring a malformed notification payload %r.", payload)
+
+    def _report_connected(self) -> None:
+        self.connected = True
+        if self._lost:
+            self.reconnects += 1
+            logger.info("Listener reconnected; every stream re-reads its order.")
+        self._lost = False
+
+    def _report_loss(self, exc: BaseException) -> None:
+        """Log the first failure of an outage as a warning, the retries quietly."""
+        if self._lost:
+            logger.debug("Listener still cannot connect: %s", exc)
+            return
+        self._lost = True
+        logger.warning("Listener connection lost (%s); reconnecting.", exc)

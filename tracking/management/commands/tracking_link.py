@@ -1,0 +1,34 @@
+"""``manage.py tracking_link REFERENCE [--lifetime SECONDS] [--base-url URL]``."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tracking.links import stream_url
+from tracking.ordermodel import get_order_model
+
+
+class Command(BaseCommand):
+    help = "Print a stream URL with a token that lets its holder follow one order."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("reference", help="The order's public reference.")
+        parser.add_argument(
+            "--lifetime", type=float, default=None, help="Seconds the link stays valid."
+        )
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where the site runs."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        order = (
+            get_order_model()
+            ._base_manager.filter(reference=options["reference"])
+            .first()
+        )
+        if order is None:
+            raise CommandError(f"No order has the reference {options['reference']!r}.")
+        lifetime = options["lifetime"]
+        if lifetime is not None and lifetime <= 0:
+            raise CommandError("--lifetime must be a positive number of seconds.")
+        self.stdout.write(stream_url(order, options["base_url"], lifetime))

@@ -1,0 +1,47 @@
+"""The event log: one immutable row per change of an order."""
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from tracking.conf import order_model_label
+
+
+class OrderEvent(models.Model):
+    """One change of an order, numbered ``seq`` = 1, 2, 3... per order without gaps.
+
+    Rows are written only by ``tracking.recording`` and are never changed afterwards;
+    only the retention and erasure commands delete them, through querysets.
+    """
+
+    order = models.ForeignKey(
+        order_model_label(), on_delete=models.CASCADE, related_name="tracking_events"
+    )
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=32)
+    data = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["order", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "seq"], name="tracking_event_seq")
+        ]
+        verbose_name = "order event"
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Insert the row; an event that is already stored cannot be changed."""
+        if not self._state.adding:
+            raise TypeError("Order events are immutable; record a new event instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Refuse: events are removed only by the prune_events and erase commands."""
+        raise TypeError(
+            "Order events are deleted only by the prune_events and erase_order_events "
+            "commands."
+        )

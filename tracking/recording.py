@@ -1,0 +1,195 @@
+"""The public API for writing events: every change of an order goes through here.
+
+``record_event`` numbers the event under a row lock on the order, inside the caller's
+transaction, so that per order the commit order is the ``seq`` order and a rolled-back
+transaction leaves neither a gap nor a phantom. Subscribers are woken only when the
+transaction commits: on Postgres by a NOTIFY sent inside it, which Postgres delivers at
+commit; on SQLite by the poller, which only sees committed rows.
+"""
+
+import json
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections, models, router, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from tracking import conf
+from tracking.errors import InvalidEvent, OrderFinished
+from tracking.models import OrderEvent
+from tracking.ordermodel import status_choices, terminal_statuses
+
+NOTIFY_CHANNEL = "tracking_order_events"
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+RESERVED_KINDS = frozenset({"reset", "message"})
+RESERVED_KEYS = ("status", "at")
+
+
+def record_event(
+    order: models.Model,
+    kind: str,
+    data: dict[str, Any] | None = None,
+    *,
+    status: str | None = None,
+) -> OrderEvent:
+    """Store one event of ``order`` and return it; with ``status``, change it too.
+
+    Runs in the caller's transaction when there is one. Raises ``InvalidEvent`` for a
+    malformed kind, status or data, and ``OrderFinished`` once the order is in a
+    terminal status.
+    """
+    check_kind(kind)
+    fields = check_data(data)
+    if status is not None:
+        check_status(type(order), status)
+
+    db = _database(order)
+    with transaction.atomic(using=db):
+        current = _lock(order, db)
+        if status is not None:
+            _set_status(order, status, db)
+            current = status
+        return _append(order, kind, fields, current, db)
+
+
+async def arecord_event(
+    order: models.Model,
+    kind: str,
+    data: dict[str, Any] | None = None,
+    *,
+    status: str | None = None,
+) -> OrderEvent:
+    """Async twin of ``record_event``: the same work, run in a worker thread."""
+    return await sync_to_async(record_event)(order, kind, data, status=status)
+
+
+def record_status_change(order: models.Model, previous: str | None) -> OrderEvent:
+    """Record the ``status`` event of an order whose ``status`` is being saved.
+
+    The order model's ``save()`` calls this inside its transaction, before writing the
+    row, so the change and its event commit together or not at all.
+    """
+    status = str(order.status)
+    check_status(type(order), status)
+    db = _database(order)
+    with transaction.atomic(using=db):
+        _lock(order, db)
+        return _append(order, "status", {"previous": previous}, status, db)
+
+
+def record_creation(order: models.Model) -> OrderEvent:
+    """Record the first event of a new order, so every stream starts with its status."""
+    db = _database(order)
+    with transaction.atomic(using=db):
+        return _append(order, "created", {}, str(order.status), db)
+
+
+def check_kind(kind: object) -> None:
+    """Refuse a kind that is not a short lowercase word, or one the stream reserves."""
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
+        raise InvalidEvent(
+            f"The event kind {kind!r} is invalid: use 1 to 32 lowercase letters, digits "
+            "or underscores, starting with a letter."
+        )
+    if kind in RESERVED_KINDS:
+        raise InvalidEvent(f"The event kind {kind!r} is reserved by the stream.")
+
+
+def check_data(data: object) -> dict[str, Any]:
+    """Return ``data`` if it is a JSON object the stream can carry, else refuse it."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidEvent("Event data must be a JSON object (a dict).")
+    taken = [key for key in RESERVED_KEYS if key in data]
+    if taken:
+        raise InvalidEvent(
+            f"Event data may not set {', '.join(taken)}: the app fills them in."
+        )
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent(f"Event data cannot be encoded as JSON: {exc}.") from exc
+    limit = conf.get("MAX_DATA_BYTES")
+    if len(encoded.encode()) > limit:
+        raise InvalidEvent(f"Event data is larger than the limit of {limit} bytes.")
+    return data
+
+
+def check_status(model: type[models.Model], status: object) -> None:
+    """Refuse a status the order model does not define."""
+    allowed = status_choices(model)
+    if status not in allowed:
+        raise InvalidEvent(
+            f"The status {status!r} is unknown: use one of {', '.join(sorted(allowed))}."
+        )
+
+
+def _database(order: models.Model) -> str:
+    return order._state.db or router.db_for_write(type(order), instance=order)
+
+
+def _lock(order: models.Model, db: str) -> str:
+    """Lock the order's row until commit and return its stored status.
+
+    The lock serialises every writer of this order, which is what makes ``seq``
+    gapless and its commit order monotonic. (SQLite ignores row locks, but its
+    IMMEDIATE transactions serialise all writers of the database.)
+    """
+    manager = type(order)._base_manager.using(db)
+    stored = manager.select_for_update().filter(pk=order.pk).values_list("status")
+    row = stored.first()
+    if row is None:
+        raise InvalidEvent(f"The order {order.pk!r} is not stored yet.")
+    status = str(row[0])
+    if status in terminal_statuses(type(order)):
+        raise OrderFinished(
+            f"The order is {status}, which is final: it takes no more events."
+        )
+    return status
+
+
+def _set_status(order: models.Model, status: str, db: str) -> None:
+    """Write the new status, and touch the model's ``auto_now`` fields as save would."""
+    now = timezone.now()
+    changes: dict[str, Any] = {"status": status}
+    for field in order._meta.concrete_fields:
+        if getattr(field, "auto_now", False):
+            changes[field.attname] = now
+            setattr(order, field.attname, now)
+    type(order)._base_manager.using(db).filter(pk=order.pk).update(**changes)
+    order.status = status
+    order._tracking_saved_status = status
+
+
+def _append(
+    order: models.Model, kind: str, fields: dict[str, Any], status: str, db: str
+) -> OrderEvent:
+    """Insert the next event of a locked order and announce it at commit."""
+    events = OrderEvent.objects.using(db).filter(order_id=order.pk)
+    last = events.aggregate(last=Max("seq"))["last"] or 0
+    now = timezone.now()
+    event = OrderEvent(
+        order_id=order.pk,
+        seq=last + 1,
+        kind=kind,
+        data={"status": status, "at": now.isoformat(), **fields},
+        created_at=now,
+    )
+    event.save(using=db, force_insert=True)
+    _announce(event, db)
+    return event
+
+
+def _announce(event: OrderEvent, db: str) -> None:
+    """Send the wake-up hint; Postgres delivers it only if the transaction commits."""
+    connection = connections[db]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, %s)",
+            [NOTIFY_CHANNEL, f"{event.order_id}:{event.seq}"],
+        )

@@ -1,0 +1,11 @@
+"""URLs of the tracking app; include them at the project's root."""
+
+from django.urls import path
+
+from tracking import views
+
+app_name = "tracking"
+
+urlpatterns = [
+    path("orders/<str:reference>/events", views.order_events, name="order-events"),
+]

@@ -1,0 +1,150 @@
+"""The stream view: check the request, authorise it, then hand over to the stream."""
+
+import logging
+import re
+import time
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from tracking import access, conf, wire
+from tracking.access import AccessDenied, Grant
+from tracking.errors import BadPosition
+from tracking.live import get_hub, reader
+from tracking.live.reader import OrderState
+from tracking.ordermodel import get_order_model, terminal_statuses
+from tracking.streaming import StreamPlan, event_stream
+
+logger = logging.getLogger(__name__)
+
+MAX_POSITION_DIGITS = 18
+REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+STREAM_HEADERS = {
+    # Never cached: every connection must reflect the current log.
+    "Cache-Control": "no-store",
+    # Ask nginx (and proxies that honour it) not to buffer the stream.
+    "X-Accel-Buffering": "no",
+}
+
+
+@csrf_exempt
+async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
+    """Stream the events of the order ``reference`` as ``text/event-stream``.
+
+    It only reads, so CSRF protection has nothing to guard; exempting it lets other
+    methods get their honest 405 instead of a CSRF 403.
+
+    GET streams; HEAD answers the same headers without a body. A client whose order is
+    finished and who has every event gets 204, which tells EventSource to stop.
+    """
+    if request.method not in ("GET", "HEAD"):
+        response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
+        response["Allow"] = "GET, HEAD"
+        return response
+    try:
+        position = parse_position(request)
+        grant, state = await _authorise(request, reference)
+    except BadPosition as exc:
+        return _refusal(400, str(exc))
+    except AccessDenied as denied:
+        return _denial(denied)
+
+    plan = _plan(state, position, grant)
+    if plan.finished_at(position):
+        return HttpResponse(status=204)
+    if request.method == "HEAD":
+        return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+    response = StreamingHttpResponse(
+        event_stream(plan, get_hub()), content_type=wire.CONTENT_TYPE
+    )
+    return _with_stream_headers(response)
+
+
+def parse_position(request: HttpRequest) -> int:
+    """Return the client's position: the last event id it has, 0 for none.
+
+    The ``Last-Event-ID`` header wins over the ``lastEventId`` query parameter, which
+    exists for clients that cannot set headers.
+    """
+    header = request.headers.get("Last-Event-ID")
+    if header is not None:
+        return _position(header, "The Last-Event-ID header")
+    values = request.GET.getlist("lastEventId")
+    if len(set(values)) > 1:
+        raise BadPosition(
+            "The lastEventId parameter is given twice with different values."
+        )
+    return _position(values[0], "The lastEventId parameter") if values else 0
+
+
+def _position(text: str, where: str) -> int:
+    if text == "":
+        return 0
+    if len(text) > MAX_POSITION_DIGITS or not (text.isascii() and text.isdigit()):
+        raise BadPosition(
+            f"{where} must be an event id: a whole number from 0 with at most "
+            f"{MAX_POSITION_DIGITS} digits."
+        )
+    return int(text)
+
+
+async def _authorise(request: HttpRequest, reference: str) -> tuple[Grant, OrderState]:
+    """Return why the request may follow the order, and the order's state.
+
+    Without credentials the answer is 401 whatever the reference; with them, a missing
+    order, a foreign one and a malformed reference all get the same 404.
+    """
+    token = access.token_from_request(request)
+    if token is not None:
+        grant = access.check_token(token, reference)
+        return grant, await _find(reference)
+    user = await request.auser()
+    if not user.is_authenticated:
+        raise AccessDenied(401, "Sign in, or send a stream token as a Bearer token.")
+    state = await _find(reference)
+    return await access.check_user(user, state.order), state
+
+
+async def _find(reference: str) -> OrderState:
+    if not REFERENCE_PATTERN.fullmatch(reference):
+        raise access.not_found()
+    state = await reader.run(reader.find_order, reference)
+    if state is None:
+        raise access.not_found()
+    return state
+
+
+def _plan(state: OrderState, position: int, grant: Grant) -> StreamPlan:
+    now = time.monotonic()
+    deadline, reason = now + conf.get("MAX_STREAM_SECONDS"), "its time is up"
+    if grant.expires_at is not None:
+        token_left = grant.expires_at - time.time()
+        if now + token_left < deadline:
+            deadline, reason = now + token_left, "its token expired"
+    return StreamPlan(
+        state=state,
+        position=position,
+        heartbeat=conf.get("HEARTBEAT_SECONDS"),
+        retry_ms=conf.get("RETRY_MILLISECONDS"),
+        terminal=terminal_statuses(get_order_model()),
+        deadline=deadline,
+        deadline_reason=reason,
+    )
+
+
+def _with_stream_headers(response: HttpResponse) -> HttpResponse:
+    for name, value in STREAM_HEADERS.items():
+        response[name] = value
+    return response
+
+
+def _refusal(status: int, reason: str) -> HttpResponse:
+    """Answer with ``status`` and the reason as one readable sentence."""
+    return HttpResponse(reason + "\n", status=status, content_type="text/plain")
+
+
+def _denial(denied: AccessDenied) -> HttpResponse:
+    response = _refusal(denied.status, denied.reason)
+    if denied.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="order-tracking"'
+    return response
