@@ -77,7 +77,7 @@ class TrackedOrderAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: Any, form: Any, change: bool
     ) -> None:
-        """Save the order, then record the free event, both in the admin's transaction."""
+        """Save the order, then record the free event, in the admin's transaction."""
         super().save_model(request, obj, form, change)
         kind = form.cleaned_data.get("event_kind")
         if not kind or not request.user.has_perm("tracking.add_orderevent"):

@@ -90,8 +90,8 @@ def check_kind(kind: object) -> None:
     """Refuse a kind that is not a short lowercase word, or one the stream reserves."""
     if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise InvalidEvent(
-            f"The event kind {kind!r} is invalid: use 1 to 32 lowercase letters, digits "
-            "or underscores, starting with a letter."
+            f"The event kind {kind!r} is invalid: use 1 to 32 lowercase letters, "
+            "digits or underscores, starting with a letter."
         )
     if kind in RESERVED_KINDS:
         raise InvalidEvent(f"The event kind {kind!r} is reserved by the stream.")
@@ -123,7 +123,8 @@ def check_status(model: type[models.Model], status: object) -> None:
     allowed = status_choices(model)
     if status not in allowed:
         raise InvalidEvent(
-            f"The status {status!r} is unknown: use one of {', '.join(sorted(allowed))}."
+            f"The status {status!r} is unknown: use one of "
+            f"{', '.join(sorted(allowed))}."
         )
 
 

@@ -41,7 +41,7 @@ class StreamPlan:
         return 0 < self.position < self.state.first_seq - 1
 
     def finished_at(self, position: int) -> bool:
-        """Return whether the order was final when opened and ``position`` is its end."""
+        """Return whether the order was final at opening and ``position`` its end."""
         return self.state.status in self.terminal and position >= self.state.last_seq
 
 

@@ -12,6 +12,17 @@ class TrackingClientError(Exception):
     """Base class of every error raised by ``tracking.client``."""
 
 
+class InvalidStreamURL(TrackingClientError, ValueError):
+    """The URL given to the client is not one it can connect to."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        super().__init__(
+            f"Cannot follow {url!r}: {detail}. Pass the full http:// or https:// "
+            "URL of the order's event stream."
+        )
+
+
 class EventDataNotJSON(TrackingClientError, ValueError):
     """An event's data was decoded as JSON but is not valid JSON.
 
@@ -103,6 +114,21 @@ class TooManyRedirects(TrackingClientError):
         super().__init__(
             f"The server redirected the request for {url} too many times. "
             "Check the server's redirects, or use the URL it finally points to."
+        )
+
+
+class UnsendableEventId(TrackingClientError):
+    """The server sent an event id that cannot be sent back as a header.
+
+    Some control characters are allowed in an id by the event-stream format but not
+    in an HTTP header, so the client cannot resume from such an id.
+    """
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(
+            f"The event id {event_id!r} cannot be sent as a Last-Event-ID header. "
+            "Make the server use ids without control characters."
         )
 
 
