@@ -4,7 +4,13 @@ import logging
 import re
 import time
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db import DatabaseError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking import access, conf, wire
@@ -148,3 +154,25 @@ def _denial(denied: AccessDenied) -> HttpResponse:
     if denied.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="order-tracking"'
     return response
+
+
+async def health(request: HttpRequest) -> JsonResponse:
+    """Say whether this process can serve streams: for load balancers and operators.
+
+    503 when the database cannot be read or the Postgres listener is down, so a
+    balancer sends new streams elsewhere.
+    """
+    hub = get_hub()
+    try:
+        await reader.run(reader.ping)
+        database = True
+    except DatabaseError:
+        database = False
+    listener = getattr(hub.source, "connected", True)
+    body = {
+        "database": database,
+        "listener": listener,
+        "streams": hub.subscriber_count(),
+        "orders": len(hub.topics),
+    }
+    return JsonResponse(body, status=200 if database and listener else 503)

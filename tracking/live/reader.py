@@ -120,6 +120,12 @@ def changes_since(last_id: int) -> tuple[list[tuple[str, int]], int]:
     return changes, newest_id
 
 
+def ping() -> None:
+    """Run the cheapest query there is, to tell whether the database answers."""
+    with connections[conf.get("DATABASE")].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
 def newest_event_id() -> int:
     """Return the highest event row id, where the SQLite poller starts."""
     found = OrderEvent.objects.using(conf.get("DATABASE")).aggregate(top=Max("id"))

@@ -1,0 +1,75 @@
+"""Fixtures shared by the whole suite: backends, servers, orders."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from tests.e2e.servers import Server
+from tests.postgres import postgres_url, with_database
+
+BACKENDS = ["sqlite", "postgres"]
+ALIASES = {"sqlite": "sqlite", "postgres": "default"}
+
+
+def database_url(alias: str) -> str:
+    """Return the URL of the test database behind ``alias``, for server processes."""
+    settings = connections[alias].settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    url = with_database(postgres_url(), settings["NAME"])
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}application_name=tracking-server"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on Postgres."""
+    return str(request.param)
+
+
+@pytest.fixture
+def alias(backend: str) -> str:
+    return ALIASES[backend]
+
+
+@pytest.fixture(scope="session")
+def servers(
+    django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[dict[str, Server]]:
+    """One long-lived server per backend, shared by the tests that only stream."""
+    with django_db_blocker.unblock():
+        started = {
+            name: Server(database_url(ALIASES[name]), name=f"shared-{name}").start()
+            for name in BACKENDS
+        }
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture
+def server(servers: dict[str, Server], backend: str) -> Server:
+    return servers[backend]
+
+
+@pytest.fixture
+def make_order(alias: str) -> Any:
+    """Create orders on the backend under test (the test needs a db marker)."""
+    from orders.models import Order
+
+    def make(**fields: Any) -> Order:
+        return Order.objects.db_manager(alias).create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def token_headers() -> Any:
+    from tracking.access import make_token
+
+    def headers(order: Any, lifetime: float | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_token(order, lifetime)}"}
+
+    return headers
