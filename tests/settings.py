@@ -5,11 +5,10 @@ one run covers both backends. Servers started by the tests get the matching test
 database through ``DATABASE_URL``.
 """
 
+from config.database import database_from_url
 from config.settings import *  # noqa: F403
 from config.settings import BASE_DIR
 from tests.postgres import postgres_url
-
-from config.database import database_from_url
 
 DATABASES = {
     "default": database_from_url(postgres_url(), BASE_DIR),

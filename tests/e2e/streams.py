@@ -11,7 +11,7 @@ from tracking.client.parser import Event, EventStreamParser
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait until ``condition()`` holds; fail the test with ``what`` after ``timeout``."""
+    """Wait until ``condition()`` holds; after ``timeout``, fail naming ``what``."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -52,7 +52,7 @@ class Recorder:
                     if self._stop.is_set():
                         return
                 self.events += self.parser.close()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             self.error = exc
         finally:
             self.ended.set()
