@@ -14,5 +14,3 @@ DATABASES = {
     "default": database_from_url(postgres_url(), BASE_DIR),
     "sqlite": database_from_url(f"sqlite:///{BASE_DIR}/var/tests.sqlite3", BASE_DIR),
 }
-
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -112,10 +112,25 @@ def check_data(data: object) -> dict[str, Any]:
         encoded = json.dumps(data, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"Event data cannot be encoded as JSON: {exc}.") from exc
+    if _has_nul(data):
+        raise InvalidEvent(
+            "Event data may not contain the NUL character (U+0000): Postgres cannot "
+            "store it in JSON."
+        )
     limit = conf.get("MAX_DATA_BYTES")
     if len(encoded.encode()) > limit:
         raise InvalidEvent(f"Event data is larger than the limit of {limit} bytes.")
     return data
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def check_status(model: type[models.Model], status: object) -> None:

@@ -7,6 +7,7 @@ database, because notifications sent while nobody listened are gone.
 """
 
 import asyncio
+import os
 import logging
 from typing import Any
 
@@ -18,6 +19,8 @@ from tracking.recording import NOTIFY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
+# Operators (and the tests) find the listener of each process in pg_stat_activity
+# as "tracking-listener:<pid>".
 APPLICATION_NAME = "tracking-listener"
 # How long to wait for notifications before checking that the connection is alive.
 PROBE_SECONDS = 10.0
@@ -80,7 +83,7 @@ class PgListener:
         conn = await psycopg.AsyncConnection.connect(
             self._conninfo,
             autocommit=True,
-            application_name=APPLICATION_NAME,
+            application_name=f"{APPLICATION_NAME}:{os.getpid()}",
             options="-c idle_session_timeout=0",
             **KEEPALIVE,
         )

@@ -1,0 +1,36 @@
+# The project's chores, the same on a laptop and in CI.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST := 127.0.0.1
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11.")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+## demo: migrate, create the demo login and order, print the URLs, serve on PORT.
+demo: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput -v0
+	@$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT)
+	@echo "Serving on http://$(HOST):$(PORT); press Ctrl-C to stop."
+	@exec $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--timeout-graceful-shutdown 5 --no-access-log
+
+## test: the whole suite, Postgres included (DATABASE_URL, or a throwaway server).
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+## lint: ruff and mypy, as CI runs them.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 db.sqlite3-shm db.sqlite3-wal

@@ -1,0 +1,239 @@
+"""Recording events: numbering, transactions, validation, on both backends."""
+
+import asyncio
+import json
+import select
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+
+from tests.conftest import database_url
+from tracking import wire
+from tracking.errors import InvalidEvent, OrderFinished
+from tracking.models import OrderEvent
+from tracking.recording import NOTIFY_CHANNEL, arecord_event, record_event
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+def stored(order, alias):
+    events = OrderEvent.objects.using(alias).filter(order=order).order_by("seq")
+    return list(events.values_list("seq", "kind"))
+
+
+def test_a_new_order_starts_with_its_creation_event(make_order, alias):
+    order = make_order()
+
+    assert stored(order, alias) == [(1, "created")]
+
+
+def test_events_are_numbered_from_one_without_gaps(make_order, alias):
+    order = make_order()
+
+    for _ in range(4):
+        record_event(order, "note")
+
+    assert [seq for seq, _ in stored(order, alias)] == [1, 2, 3, 4, 5]
+
+
+def test_data_holds_the_status_the_time_and_the_fields(make_order):
+    order = make_order()
+
+    event = record_event(order, "note", {"message": "hi"}, status="paid")
+
+    assert event.data["status"] == "paid"
+    assert event.data["message"] == "hi"
+    assert event.data["at"] == event.created_at.isoformat()
+    order.refresh_from_db()
+    assert order.status == "paid"
+
+
+def test_saving_a_new_status_records_its_event(make_order, alias):
+    order = make_order()
+
+    order.status = "shipped"
+    order.save()
+
+    last = OrderEvent.objects.using(alias).filter(order=order).latest("seq")
+    assert (last.seq, last.kind) == (2, "status")
+    assert last.data["status"] == "shipped"
+    assert last.data["previous"] == "placed"
+
+
+def test_saving_without_a_status_change_records_nothing(make_order, alias):
+    order = make_order()
+
+    order.save()
+
+    assert stored(order, alias) == [(1, "created")]
+
+
+def test_a_rolled_back_transaction_leaves_no_gap_and_no_phantom(make_order, alias):
+    order = make_order()
+
+    with pytest.raises(RuntimeError), transaction.atomic(using=alias):
+        record_event(order, "note")
+        order.status = "paid"
+        order.save()
+        raise RuntimeError("the shop's code failed")
+    record_event(order, "note")
+
+    assert stored(order, alias) == [(1, "created"), (2, "note")]
+    order.refresh_from_db()
+    assert order.status == "placed"
+
+
+def test_a_finished_order_takes_no_more_events(make_order, alias):
+    order = make_order()
+    record_event(order, "delivered", status="delivered")
+
+    with pytest.raises(OrderFinished, match="delivered"):
+        record_event(order, "note")
+    order.status = "placed"
+    with pytest.raises(OrderFinished):
+        order.save()
+
+    assert len(stored(order, alias)) == 2
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "",
+        "Note",
+        "note\r",
+        "note\n",
+        "no\r\nte",
+        "no\x00te",
+        "a" * 33,
+        "reset",
+        "1st",
+        5,
+    ],
+)
+def test_a_malformed_kind_is_refused(make_order, alias, kind):
+    order = make_order()
+
+    with pytest.raises(InvalidEvent, match="kind"):
+        record_event(order, kind)
+
+    assert len(stored(order, alias)) == 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (["a list"], "JSON object"),
+        ({"status": "paid"}, "may not set status"),
+        ({"at": "now"}, "may not set at"),
+        ({"x": float("nan")}, "cannot be encoded"),
+        ({"x": object()}, "cannot be encoded"),
+        ({"x": "y" * 20000}, "larger than the limit"),
+        ({"x": "a\x00b"}, "NUL"),
+        ({"a\x00": 1}, "NUL"),
+        ({"x": ["ok", {"y": "\x00"}]}, "NUL"),
+    ],
+)
+def test_bad_data_is_refused(make_order, alias, data, message):
+    order = make_order()
+
+    with pytest.raises(InvalidEvent, match=message):
+        record_event(order, "note", data)
+
+    assert len(stored(order, alias)) == 1
+
+
+def test_an_unknown_status_is_refused(make_order, alias):
+    order = make_order()
+
+    with pytest.raises(InvalidEvent, match="unknown"):
+        record_event(order, "note", status="lost")
+
+    assert len(stored(order, alias)) == 1
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\r\nb", "a\u2028b", "\u2029"])
+def test_values_with_line_breaks_cannot_break_the_framing(make_order, value):
+    order = make_order()
+
+    event = record_event(order, "note", {"text": value})
+
+    frame = wire.event(event.seq, event.kind, wire.encode_data(event.data))
+    lines = frame.decode().split("\n")
+    assert lines[:2] == [f"id: {event.seq}", "event: note"]
+    assert lines[2].startswith("data: ")
+    assert lines[3:] == ["", ""]
+    assert "\r" not in frame.decode()
+    assert json.loads(lines[2][6:])["text"] == value
+
+
+def test_the_async_twin_records_too(make_order, alias):
+    order = make_order()
+
+    async def record() -> OrderEvent:
+        event = await arecord_event(order, "note", {"via": "async"})
+        await sync_to_async(connections.close_all)()
+        return event
+
+    assert asyncio.run(record()).seq == 2
+    assert stored(order, alias)[-1] == (2, "note")
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_is_notified_only_when_the_transaction_commits(make_order, alias):
+    order = make_order()
+    dsn = connections[alias].settings_dict
+    listener = psycopg.connect(
+        dbname=dsn["NAME"], host=dsn["HOST"], user=dsn["USER"] or None, autocommit=True
+    )
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    with transaction.atomic(using=alias):
+        record_event(order, "note")
+        assert not pending(listener)
+    with pytest.raises(RuntimeError), transaction.atomic(using=alias):
+        record_event(order, "note")
+        raise RuntimeError("rolled back")
+
+    assert pending(listener) == [f"{order.pk}:2"]
+    listener.close()
+
+
+def pending(connection: psycopg.Connection) -> list[str]:
+    """Return the notifications that arrive within half a second."""
+    select.select([connection.fileno()], [], [], 0.5)
+    return [n.payload for n in connection.notifies(timeout=0.2)]
+
+
+def run_command(alias, *args):
+    env_url = database_url(alias)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": env_url, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+
+
+def test_the_record_event_command_prints_the_new_id(make_order, alias):
+    order = make_order()
+
+    done = run_command(
+        alias, "record_event", order.reference, "note", "--data", '{"a": 1}'
+    )
+    moved = run_command(
+        alias, "record_event", order.reference, "progress", "--status", "delivered"
+    )
+    refused = run_command(alias, "record_event", order.reference, "note")
+
+    assert (done.returncode, done.stdout) == (0, "2\n")
+    assert (moved.returncode, moved.stdout) == (0, "3\n")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "CommandError: The order is delivered, which is final: it takes no more events."
+    ]
