@@ -7,8 +7,8 @@ database, because notifications sent while nobody listened are gone.
 """
 
 import asyncio
-import os
 import logging
+import os
 from typing import Any
 
 import psycopg
