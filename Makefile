@@ -30,7 +30,7 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy config orders tracking manage.py
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 db.sqlite3-shm db.sqlite3-wal
