@@ -7,8 +7,9 @@ in production put them behind nginx or a CDN instead.
 import os
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from tracking.asgi import get_asgi_application
 
 application = ASGIStaticFilesHandler(get_asgi_application())

@@ -21,7 +21,12 @@ def check_settings(app_configs: Any, **kwargs: Any) -> list[Error]:
                 id="tracking.E001",
             )
         )
-    for name in ("HEARTBEAT_SECONDS", "POLL_SECONDS", "MAX_STREAM_SECONDS"):
+    for name in (
+        "HEARTBEAT_SECONDS",
+        "POLL_SECONDS",
+        "MAX_STREAM_SECONDS",
+        "SEND_TIMEOUT_SECONDS",
+    ):
         value = conf.get(name)
         if not isinstance(value, int | float) or value <= 0:
             errors.append(

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     # The longest a stream stays open, in seconds. Then it ends cleanly and the client
     # reconnects and resumes: every connection is authorised again that way.
     "MAX_STREAM_SECONDS": 3600.0,
+    # A stream whose client takes no data for this many seconds is dropped; its
+    # client resumes from its position when it reads again.
+    "SEND_TIMEOUT_SECONDS": 30.0,
     # How often, in seconds, the SQLite poller looks for new rows.
     "POLL_SECONDS": 0.25,
     # Events read from the database per query while a stream catches up.

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from tracking import wire
+from tracking.asgi import prepared_by_handler
 from tracking.live.hub import Hub
 from tracking.live.reader import OrderState
 
@@ -55,9 +56,11 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
     logger.info("Stream opened: order %s from %s.", plan.state.key, position)
     try:
         yield wire.retry(plan.retry_ms)
-        # Middleware and authentication ran on the request's thread and may have
-        # opened a connection there; release it rather than hold it for hours.
-        await sync_to_async(connections.close_all)()
+        if not prepared_by_handler.get():
+            # Middleware and authentication ran on the request's thread and may have
+            # opened a connection there; release it rather than hold it for hours.
+            # (``tracking.asgi`` does this, and frees the thread, before streaming.)
+            await sync_to_async(connections.close_all)()
         with hub.subscribe(plan.state.key) as subscription:
             if plan.needs_reset():
                 yield _reset(plan)
