@@ -1,0 +1,18 @@
+"""The harness's publish hook: one ``send_event`` per request."""
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_eventstream import send_event  # type: ignore[import-not-found]
+
+
+@csrf_exempt
+def publish(request: HttpRequest, key: str) -> HttpResponse:
+    """Send the JSON request body as a ``message`` event on channel ``order-<key>``.
+
+    The view is synchronous, as a shop's own views calling ``send_event`` would be;
+    the event is stored before this returns.
+    """
+    send_event(f"order-{key}", "message", json.loads(request.body))
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,60 @@
+"""Publishing events into a server under test, timed by the harness's clock.
+
+A publisher's :meth:`~Publisher.publish` returns ``time.time()`` taken right after
+the server confirmed the event (the commit returned, or the publish request was
+answered). Fan-out latency is measured from that moment to arrival in the client.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any, Protocol
+
+
+class PublishError(Exception):
+    """The server refused or failed to record an event."""
+
+
+class Publisher(Protocol):
+    """Something that records one event for a key and says when it was committed."""
+
+    def publish(self, key: str, data: dict[str, Any]) -> float:
+        """Record ``data`` as an event of ``key``; return the commit time."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection or process behind the publisher."""
+        ...
+
+
+class HttpPublisher:
+    """POST each event to ``/publish/<key>`` over one keep-alive connection."""
+
+    def __init__(self, port: int, timeout: float = 30.0) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def publish(self, key: str, data: dict[str, Any]) -> float:
+        """Send one event and wait for the server's answer."""
+        body = json.dumps(data)
+        try:
+            self._conn.request(
+                "POST",
+                f"/publish/{key}",
+                body=body,
+                headers={"Content-Type": "application/json"},
+            )
+            response = self._conn.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._conn.close()
+            raise PublishError(f"Publishing to {key} failed: {exc!r}.") from exc
+        done = time.time()
+        if response.status != 200:
+            raise PublishError(f"Publishing to {key} answered {response.status}.")
+        return done
+
+    def close(self) -> None:
+        """Close the keep-alive connection."""
+        self._conn.close()

@@ -1,0 +1,180 @@
+"""The results table, with ratios to the bare Django view, and BENCHMARKS.md.
+
+Every cell shows the measured value; for servers other than the bare view it also
+shows the value divided by the bare view's, so ``0.50x`` on a memory row means half
+the memory and ``2.00x`` on a throughput row means twice the rate.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.scenarios import Figure
+
+BASELINE = "bare"
+Results = dict[str, list[Figure]]
+
+
+def machine() -> list[tuple[str, str]]:
+    """The facts about this machine that a reader needs to weigh the figures."""
+    return [
+        ("CPU", _cpu_model()),
+        ("Cores (nproc)", str(os.cpu_count())),
+        ("Memory", _memory()),
+        ("Kernel", platform.release()),
+        ("Python", platform.python_version()),
+        ("Date (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
+def table(results: Results, servers: Sequence[str]) -> str:
+    """A Markdown table: one row per figure, one column per server."""
+    labels = _labels(results, servers)
+    values = {name: {f.label: f for f in results.get(name, [])} for name in servers}
+    lines = [
+        "| figure | " + " | ".join(servers) + " |",
+        "|---|" + "---:|" * len(servers),
+    ]
+    for label in labels:
+        cells = [
+            _cell(values[name].get(label), values.get(BASELINE, {}).get(label), name)
+            for name in servers
+        ]
+        unit = _unit(values, label)
+        lines.append(
+            f"| {label}{f' ({unit})' if unit else ''} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def notes(results: Results, servers: Sequence[str]) -> list[str]:
+    """One line per figure that came with a note (errors, failed streams)."""
+    out = []
+    for name in servers:
+        for figure in results.get(name, []):
+            if figure.note and "load-client CPU" not in figure.label:
+                out.append(f"- **{name}**, {figure.label}: {figure.note}")
+    return out
+
+
+def write(
+    path: Path,
+    results: Results,
+    servers: Sequence[str],
+    descriptions: dict[str, str],
+    versions: dict[str, str],
+    command: str,
+) -> None:
+    """Write BENCHMARKS.md with the table, the machine and the exact command."""
+    parts = [
+        "# Benchmarks",
+        "",
+        "Produced by `bench/` (see `python -m bench --help`). Command:",
+        "",
+        f"    {command}",
+        "",
+        "## Machine",
+        "",
+        *[f"- {name}: {value}" for name, value in machine()],
+        "",
+        "## Servers",
+        "",
+        *[f"- **{name}**: {descriptions[name]}." for name in servers],
+        "",
+        "## Results",
+        "",
+        f"Ratios in parentheses are to **{BASELINE}**.",
+        "",
+        table(results, servers),
+        "",
+        *_notes_section(results, servers),
+        "## How each figure is measured",
+        "",
+        METHOD,
+        "## Package versions",
+        "",
+        *[f"- **{name}**: {versions.get(name) or 'n/a'}" for name in servers],
+        "",
+    ]
+    path.write_text("\n".join(parts))
+
+
+METHOD = """\
+- The load client is `bench/loadclient`: raw asyncio transports on uvloop in several
+  worker processes, parsing only the status line, chunked framing and the `id:` and
+  `data:` fields. Its busiest worker's CPU use (from `getrusage`) is reported per
+  scenario; near 100 % the client, not the server, was the limit.
+- Memory is `VmRSS` of the server process and its children growth over the idle,
+  warmed-up server, divided by the streams actually open; threads are the `Threads`
+  of the same processes.
+- Latency runs from the harness's `time.time()` right after the event was committed
+  (our server: `record_event` returned; peers: their publish request was answered)
+  to `time.time()` in the load client when the bytes arrived. The peers deliver
+  while their publish request is still being answered, so their figures can be
+  negative.
+- Fan-out publishes each event only after the previous one reached every subscriber.
+- Throughput: four writer threads publish as fast as the server confirms, for five
+  seconds, each event to a random order with one subscriber.
+- Storm: clients (ten per order) see one event, all disconnect, one more event per
+  order is published, then all reconnect at once with `Last-Event-ID` while events
+  keep being published. "All back" is when the last one got its response head.
+- Database connections are rows in `pg_stat_activity` for the server's own database,
+  which has a connection limit so that a peer cannot exhaust the shared cluster.
+"""
+
+
+def _notes_section(results: Results, servers: Sequence[str]) -> list[str]:
+    lines = notes(results, servers)
+    return ["### Notes", "", *lines, ""] if lines else []
+
+
+def _labels(results: Results, servers: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for name in servers:
+        for figure in results.get(name, []):
+            seen.setdefault(figure.label, None)
+    return list(seen)
+
+
+def _unit(values: dict[str, dict[str, Figure]], label: str) -> str:
+    for by_label in values.values():
+        if label in by_label:
+            return by_label[label].unit
+    return ""
+
+
+def _cell(figure: Figure | None, base: Figure | None, name: str) -> str:
+    if figure is None or figure.value is None:
+        return "n/a"
+    text = _number(figure.value)
+    if name == BASELINE or base is None or "CPU" in figure.label:
+        return text
+    if base.value is None or figure.value < 0 or base.value <= 0:
+        return text
+    return f"{text} ({figure.value / base.value:.2f}x)"
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "n/a"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory() -> str:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return "unknown"

@@ -1,0 +1,233 @@
+"""Run the benchmark: every selected server through every selected scenario.
+
+Each scenario gets a freshly started server and load client, so no scenario inherits
+another's memory or streams. The table goes to stdout, raw figures to
+``bench/results/``, and, unless ``--no-write``, the report to ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import report
+from bench.loadclient import LoadClient
+from bench.scenarios import SCENARIOS, Context, Figure
+from bench.scenarios.common import as_dict, warm_up
+from bench.servers import tracking
+from bench.servers.base import BENCH_DIR, Server, ServerProcess
+from bench.servers.peers import BareDjango, EventStream, RawServer
+
+logger = logging.getLogger("bench")
+
+SERVERS = (
+    "tracking-pg",
+    "tracking-sqlite",
+    "bare",
+    "eventstream-sqlite",
+    "eventstream-pg",
+    "raw",
+)
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line; every default is the full benchmark."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated, from: {', '.join(SERVERS)}",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every stream and event count (0.1 is quick)",
+    )
+    parser.add_argument(
+        "--client-workers", type=int, default=4, help="load-client processes"
+    )
+    parser.add_argument(
+        "--storm-concurrency",
+        type=int,
+        default=1000,
+        help="connects in flight per client worker during a storm",
+    )
+    parser.add_argument(
+        "--pg-connection-limit",
+        type=int,
+        default=60,
+        help="CONNECTION LIMIT of each benchmark database",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md"
+    )
+    parser.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print the table but leave BENCHMARKS.md alone",
+    )
+    args = parser.parse_args(argv)
+    args.servers = _choices(args.servers, SERVERS, parser)
+    args.scenarios = _choices(args.scenarios, tuple(SCENARIOS), parser)
+    return args
+
+
+def _choices(
+    text: str, allowed: Sequence[str], parser: argparse.ArgumentParser
+) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in allowed]
+    if unknown:
+        parser.error(f"unknown: {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return chosen
+
+
+def make_server(name: str, pg_limit: int) -> Server:
+    """Instantiate the server variant called ``name``."""
+    if name == "raw":
+        return RawServer()
+    if name == "bare":
+        return BareDjango()
+    kind, _, backend = name.partition("-")
+    if kind == "eventstream":
+        return EventStream(backend, pg_limit)
+    return tracking.TrackingServer(backend, pg_limit)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run, print the table, and write the results."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    _raise_file_limit()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    results: dict[str, list[Figure]] = {}
+    servers: dict[str, Server] = {}
+    for name in args.servers:
+        server = make_server(name, args.pg_connection_limit)
+        servers[name] = server
+        results[name] = run_server(server, args, stamp)
+
+    names = list(servers)
+    print(report.table(results, names))
+    print("\n".join(report.notes(results, names)))
+    _save(results, args, stamp)
+    if not args.no_write:
+        report.write(
+            args.output,
+            results,
+            names,
+            {n: s.description for n, s in servers.items()},
+            _versions(servers),
+            _command(argv),
+        )
+        logger.info("Wrote %s.", args.output)
+    return 0
+
+
+def run_server(server: Server, args: argparse.Namespace, stamp: str) -> list[Figure]:
+    """Prepare one server, run each scenario on a fresh process, clean up."""
+    if server.name.startswith("tracking") and tracking.available():
+        return [Figure("server", None, note=f"not run: {tracking.available()}")]
+    logger.info("Preparing %s.", server.name)
+    try:
+        server.prepare()
+    except Exception as exc:
+        logger.exception("Preparing %s failed.", server.name)
+        return [Figure("server", None, note=f"not prepared: {exc}")]
+    figures: list[Figure] = []
+    try:
+        for scenario in args.scenarios:
+            figures += run_scenario(server, scenario, args, stamp)
+    finally:
+        server.cleanup()
+    return figures
+
+
+def run_scenario(
+    server: Server, scenario: str, args: argparse.Namespace, stamp: str
+) -> list[Figure]:
+    """Run one scenario against a fresh server; a failure becomes a note."""
+    logger.info("%s: %s", server.name, scenario)
+    log = RESULTS_DIR / f"{stamp}-logs" / f"{server.name}-{scenario}.log"
+    started = time.monotonic()
+    try:
+        with (
+            ServerProcess(server, log) as proc,
+            LoadClient("127.0.0.1", proc.port, args.client_workers) as client,
+        ):
+            ctx = Context(server, proc, client, args.scale, args.storm_concurrency)
+            warm_up(ctx)
+            figures = SCENARIOS[scenario](ctx) + _publish_errors(scenario, ctx)
+    except Exception as exc:
+        logger.exception("%s: %s failed.", server.name, scenario)
+        return [
+            Figure(f"{scenario}: failed", None, note=f"{type(exc).__name__}: {exc}")
+        ]
+    logger.info(
+        "%s: %s done in %.0f s", server.name, scenario, time.monotonic() - started
+    )
+    return figures
+
+
+def _publish_errors(scenario: str, ctx: Context) -> list[Figure]:
+    errors = ctx.publish_errors
+    if not errors:
+        return []
+    return [
+        Figure(
+            f"{scenario}: publish requests refused",
+            len(errors),
+            note=f"first: {errors[0]}",
+        )
+    ]
+
+
+def _raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    logger.info("Open-file limit raised from %d to %d.", soft, hard)
+
+
+def _versions(servers: dict[str, Server]) -> dict[str, str]:
+    out = {}
+    for name, server in servers.items():
+        try:
+            out[name] = server.versions()
+        except Exception:
+            logger.exception("Could not list the versions of %s.", name)
+            out[name] = ""
+    return out
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join([".venv/bin/python", "-m", "bench", *args])
+
+
+def _save(
+    results: dict[str, list[Figure]], args: argparse.Namespace, stamp: str
+) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{stamp}.json"
+    payload = {
+        "scale": args.scale,
+        "servers": args.servers,
+        "scenarios": args.scenarios,
+        "results": {name: as_dict(figs) for name, figs in results.items()},
+    }
+    path.write_text(json.dumps(payload, indent=1))
+    logger.info("Raw figures in %s.", path)
