@@ -47,7 +47,7 @@ def record_event(
 
     db = _database(order)
     with transaction.atomic(using=db):
-        current = _lock(order, db)
+        current = lock_order(order, db)
         if status is not None:
             _set_status(order, status, db)
             current = status
@@ -75,7 +75,7 @@ def record_status_change(order: models.Model, previous: str | None) -> OrderEven
     check_status(type(order), status)
     db = _database(order)
     with transaction.atomic(using=db):
-        _lock(order, db)
+        lock_order(order, db)
         return _append(order, "status", {"previous": previous}, status, db)
 
 
@@ -147,7 +147,7 @@ def _database(order: models.Model) -> str:
     return order._state.db or router.db_for_write(type(order), instance=order)
 
 
-def _lock(order: models.Model, db: str) -> str:
+def lock_order(order: models.Model, db: str, *, allow_finished: bool = False) -> str:
     """Lock the order's row until commit and return its stored status.
 
     The lock serialises every writer of this order, which is what makes ``seq``
@@ -160,7 +160,7 @@ def _lock(order: models.Model, db: str) -> str:
     if row is None:
         raise InvalidEvent(f"The order {order.pk!r} is not stored yet.")
     status = str(row[0])
-    if status in terminal_statuses(type(order)):
+    if not allow_finished and status in terminal_statuses(type(order)):
         raise OrderFinished(
             f"The order is {status}, which is final: it takes no more events."
         )
@@ -186,10 +186,26 @@ def _append(
     """Insert the next event of a locked order and announce it at commit."""
     events = OrderEvent.objects.using(db).filter(order_id=order.pk)
     last = events.aggregate(last=Max("seq"))["last"] or 0
+    return insert_event(order, last + 1, kind, fields, status, db)
+
+
+def insert_event(
+    order: models.Model,
+    seq: int,
+    kind: str,
+    fields: dict[str, Any],
+    status: str,
+    db: str,
+) -> OrderEvent:
+    """Insert event ``seq`` of an order locked by the caller; announce it at commit.
+
+    Only this module and ``tracking.retention`` call it: the caller is responsible
+    for ``seq`` being the next number of the order.
+    """
     now = timezone.now()
     event = OrderEvent(
         order_id=order.pk,
-        seq=last + 1,
+        seq=seq,
         kind=kind,
         data={"status": status, "at": now.isoformat(), **fields},
         created_at=now,
