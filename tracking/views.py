@@ -4,6 +4,7 @@ import logging
 import re
 import time
 
+from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError
 from django.http import (
     HttpRequest,
@@ -13,12 +14,14 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking import access, conf, wire
+from tracking import access, conf, limits, wire
 from tracking.access import AccessDenied, Grant
 from tracking.errors import BadPosition
+from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.reader import OrderState
 from tracking.ordermodel import get_order_model, terminal_statuses
+from tracking.revocation import revoked_until
 from tracking.streaming import StreamPlan, event_stream
 
 logger = logging.getLogger(__name__)
@@ -43,10 +46,17 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     GET streams; HEAD answers the same headers without a body. A client whose order is
     finished and who has every event gets 204, which tells EventSource to stop.
     """
+    if not isinstance(request, ASGIRequest):
+        logger.error("An event stream was requested through WSGI; serve ASGI instead.")
+        return _refusal(
+            500, "This server cannot stream events: it is not running ASGI."
+        )
     if request.method not in ("GET", "HEAD"):
         response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
         response["Allow"] = "GET, HEAD"
         return response
+    if _header_bytes(request) > conf.get("MAX_HEADER_BYTES"):
+        return _refusal(431, "The request's headers are too large; send fewer.")
     try:
         position = parse_position(request)
         grant, state = await _authorise(request, reference)
@@ -60,9 +70,13 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
         return HttpResponse(status=204)
     if request.method == "HEAD":
         return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
-    response = StreamingHttpResponse(
-        event_stream(plan, get_hub()), content_type=wire.CONTENT_TYPE
-    )
+    address = ("address", limits.client_address(request))
+    try:
+        lease = limits.limiter.acquire([grant.holder, address])
+    except TooManyStreams as exc:
+        return _too_many(exc)
+    stream = limits.hold(lease, event_stream(plan, get_hub()))
+    response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
     return _with_stream_headers(response)
 
 
@@ -103,7 +117,10 @@ async def _authorise(request: HttpRequest, reference: str) -> tuple[Grant, Order
     token = access.token_from_request(request)
     if token is not None:
         grant = access.check_token(token, reference)
-        return grant, await _find(reference)
+        state = await _find(reference)
+        revoked = await reader.run(revoked_until, state.key, conf.get("DATABASE"))
+        access.check_not_revoked(grant, revoked)
+        return grant, state
     user = await request.auser()
     if not user.is_authenticated:
         raise AccessDenied(401, "Sign in, or send a stream token as a Bearer token.")
@@ -138,6 +155,15 @@ def _plan(state: OrderState, position: int, grant: Grant) -> StreamPlan:
     )
 
 
+def _header_bytes(request: HttpRequest) -> int:
+    """Return about how many bytes the request's headers took on the wire.
+
+    uvicorn's default parser accepts headers of any size; a proxy in front should
+    refuse them first, and this keeps the view from working on them if none does.
+    """
+    return sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+
+
 def _with_stream_headers(response: HttpResponse) -> HttpResponse:
     for name, value in STREAM_HEADERS.items():
         response[name] = value
@@ -147,6 +173,12 @@ def _with_stream_headers(response: HttpResponse) -> HttpResponse:
 def _refusal(status: int, reason: str) -> HttpResponse:
     """Answer with ``status`` and the reason as one readable sentence."""
     return HttpResponse(reason + "\n", status=status, content_type="text/plain")
+
+
+def _too_many(exc: TooManyStreams) -> HttpResponse:
+    response = _refusal(429, str(exc))
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _denial(denied: AccessDenied) -> HttpResponse:
