@@ -1,11 +1,14 @@
 """Settings of the demo project.
 
 Everything that differs between machines comes from the environment: ``DATABASE_URL``
-(SQLite by default), ``SECRET_KEY``, ``DEBUG`` and ``ALLOWED_HOSTS``.
+(SQLite by default), ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` and
+``CORS_ALLOWED_ORIGINS`` (comma-separated origins whose pages may follow streams).
 """
 
 import os
 from pathlib import Path
+
+from corsheaders.defaults import default_headers
 
 from config.database import database_from_url
 
@@ -24,11 +27,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "tracking",
     "orders",
 ]
 
 MIDDLEWARE = [
+    # First, so that it answers CORS preflights and adds its headers to every answer.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,7 +83,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TRACKING_ORDER_MODEL = "orders.Order"
 TRACKING = {
     "HEARTBEAT_SECONDS": float(os.environ.get("TRACKING_HEARTBEAT_SECONDS", "15")),
+    "CORS_ALLOWED_ORIGINS": [
+        origin
+        for origin in os.environ.get("CORS_ALLOWED_ORIGINS", "").split(",")
+        if origin
+    ],
 }
+
+# django-cors-headers: the origins come from TRACKING above and apply to the streams
+# only. Listed origins may send the visitor's session cookie; no other origin gets
+# CORS headers at all. EventSource resumes with a Last-Event-ID header: allow it.
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = (*default_headers, "last-event-id")
 
 LOGGING = {
     "version": 1,

@@ -1,10 +1,12 @@
 """Who may follow which order: staff, the order's customer, or a stream token.
 
 A stream token is signed with the project's ``SECRET_KEY`` (Django's signing
-framework), names one order by its public reference, and carries its own expiry.
-Every connection and every reconnect is authorised again.
+framework), names one order by its public reference, and carries when it was issued
+(so that revoking an order's links can refuse it) and when it expires. Every
+connection and every reconnect is authorised again.
 """
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,8 @@ from django.http import HttpRequest
 
 from tracking import conf
 from tracking.errors import TrackingError
+from tracking.ordermodel import get_order_model
+from tracking.revocation import revoked_until
 
 SALT = "tracking.stream-token"
 
@@ -28,6 +32,8 @@ class AccessDenied(TrackingError):
 
 
 NOT_FOUND_REASON = "No such order, or you may not follow it."
+EXPIRED_REASON = "The stream token has expired; ask for a new link."
+REVOKED_REASON = "This tracking link was revoked; ask the shop for a new one."
 
 
 def not_found() -> AccessDenied:
@@ -37,18 +43,53 @@ def not_found() -> AccessDenied:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """Why a request may follow an order, and until when (epoch seconds, or None)."""
+    """Why a request may follow an order, and for how long.
+
+    ``holder`` names who holds the right, as ``(kind, id)``: ``("user", pk)`` for a
+    session, ``("token", digest)`` for a token; the stream limits count by it.
+    ``expires_at`` is in epoch seconds and ``issued_at`` (tokens only) in epoch
+    microseconds.
+    """
 
     reason: str
+    holder: tuple[str, str]
     expires_at: float | None = None
+    issued_at: int | None = None
 
 
 def make_token(order: Any, lifetime_seconds: float | None = None) -> str:
-    """Return a token that lets its holder follow ``order`` for ``lifetime_seconds``."""
+    """Return a token that lets its holder follow ``order`` for ``lifetime_seconds``.
+
+    The payload is the order's reference (``o``), the issue time in epoch
+    microseconds (``i``, compared with revocations) and the expiry in epoch seconds
+    (``x``).
+    """
     if lifetime_seconds is None:
         lifetime_seconds = conf.get("TOKEN_MAX_AGE_SECONDS")
-    payload = {"o": order.reference, "x": int(time.time() + lifetime_seconds)}
+    now = time.time_ns() // 1000
+    payload = {
+        "o": order.reference,
+        "i": now,
+        "x": int(now / 1_000_000 + lifetime_seconds),
+    }
     return signing.dumps(payload, salt=SALT, compress=False)
+
+
+def renew_token(token: str, lifetime_seconds: float | None = None) -> str:
+    """Return a fresh token for the order of ``token``, which must still be valid.
+
+    For a client that follows an order for longer than one token lives: before its
+    token expires, the shop's page asks the shop's own view for a new one, and that
+    view calls this. A revoked, expired or forged token raises ``AccessDenied``, so
+    revoking an order's links also ends every chain of renewals.
+    """
+    reference = _payload(token)["o"]
+    grant = check_token(token, reference)
+    order = get_order_model()._base_manager.filter(reference=reference).first()
+    if order is None:
+        raise not_found()
+    check_not_revoked(grant, revoked_until(order.pk))
+    return make_token(order, lifetime_seconds)
 
 
 def token_from_request(request: HttpRequest) -> str | None:
@@ -66,18 +107,53 @@ def check_token(token: str, reference: str) -> Grant:
     A forged token or one for another order is answered like a missing order, so a
     token never reveals whether an order exists. An expired one gets 401.
     """
+    payload = _payload(token)
+    if payload["o"] != reference:
+        raise not_found()
+    if payload["x"] <= time.time():
+        raise AccessDenied(401, EXPIRED_REASON)
+    return _grant(token, payload)
+
+
+def check_not_revoked(grant: Grant, revoked_at: int | None) -> None:
+    """Refuse a token issued at or before the order's links were revoked.
+
+    The answer is 401, not the 404 of a forged token: the signature proves that its
+    holder was once given this very order, so it reveals nothing new to them, and a
+    customer learns to ask for a new link instead of thinking the order is gone.
+    """
+    if revoked_at is None or grant.issued_at is None:
+        return
+    if grant.issued_at <= revoked_at:
+        raise AccessDenied(401, REVOKED_REASON)
+
+
+def _payload(token: str) -> dict[str, Any]:
+    """Return a genuine token's payload; anything else is answered as not found."""
     try:
         payload = signing.loads(token, salt=SALT)
     except signing.BadSignature:
         raise not_found() from None
-    if not isinstance(payload, dict) or payload.get("o") != reference:
+    if not isinstance(payload, dict):
         raise not_found()
-    expires_at = payload.get("x")
-    if not isinstance(expires_at, int):
+    reference, issued, expires = (payload.get(key) for key in ("o", "i", "x"))
+    if not (
+        isinstance(reference, str)
+        and isinstance(issued, int)
+        and isinstance(expires, int)
+    ):
         raise not_found()
-    if expires_at <= time.time():
-        raise AccessDenied(401, "The stream token has expired; ask for a new link.")
-    return Grant("token", float(expires_at))
+    return payload
+
+
+def _grant(token: str, payload: dict[str, Any]) -> Grant:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return Grant(
+        "token",
+        ("token", digest),
+        expires_at=float(payload["x"]),
+        issued_at=payload["i"],
+    )
 
 
 async def check_user(user: Any, order: Any) -> Grant:
@@ -86,9 +162,9 @@ async def check_user(user: Any, order: Any) -> Grant:
     if user.is_staff and await user.ahas_perm(
         f"{meta.app_label}.view_{meta.model_name}"
     ):
-        return Grant("staff")
+        return Grant("staff", ("user", str(user.pk)))
     customer_field = conf.get("CUSTOMER_FIELD")
     customer_id = getattr(order, f"{customer_field}_id", None)
     if customer_id is not None and customer_id == user.pk:
-        return Grant("customer")
+        return Grant("customer", ("user", str(user.pk)))
     raise not_found()

@@ -1,20 +1,28 @@
-"""Admin pieces: the read-only event history and a form to record an event.
+"""Admin pieces: the read-only event history, a form to record an event, and links.
 
-Events cannot be edited or deleted here. Recording a free event needs the add
-permission on events; changing an order's status needs the change permission on
-orders, and records its own event through the order model's ``save()``.
+Events cannot be edited or deleted here, nor can orders, whose deletion would take
+their events along. Recording a free event needs the add permission on events;
+changing an order's status needs the change permission on orders, and records its own
+event through the order model's ``save()``. Staff who may change an order also get a
+tracking link to copy, and an action that revokes every link of the chosen orders.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from tracking import conf
 from tracking.errors import TrackingError
+from tracking.links import stream_url
 from tracking.models import OrderEvent
 from tracking.ordermodel import terminal_statuses
 from tracking.recording import KIND_PATTERN, record_event
+from tracking.revocation import revoke_links
 
 
 class OrderEventInline(admin.TabularInline):
@@ -62,10 +70,52 @@ class RecordEventForm(forms.ModelForm):
 
 
 class TrackedOrderAdmin(admin.ModelAdmin):
-    """A base ``ModelAdmin`` for the order model with the tracking pieces added."""
+    """A base ``ModelAdmin`` for the order model with the tracking pieces added.
+
+    Its change page template adds the tracking link; a subclass that sets its own
+    ``change_form_template`` should extend ``tracking/admin/change_form.html``.
+    """
 
     form = RecordEventForm
     inlines = [OrderEventInline]
+    actions = ["revoke_tracking_links"]
+    change_form_template = "tracking/admin/change_form.html"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse: deleting an order deletes its events, which only the retention and
+        erasure commands may do."""
+        return False
+
+    @admin.action(description="Revoke every tracking link", permissions=["change"])
+    def revoke_tracking_links(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Refuse every link of the chosen orders made until now; new ones work."""
+        orders = list(queryset)
+        for order in orders:
+            revoke_links(order)
+        self.message_user(
+            request,
+            f"Revoked every tracking link of {len(orders)} order(s); links made "
+            "from now on work.",
+            messages.SUCCESS,
+        )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        """Add a fresh tracking link for staff who may change this order."""
+        if obj is not None and self.has_change_permission(request, obj):
+            lifetime = conf.get("TOKEN_MAX_AGE_SECONDS")
+            context["tracking_link"] = {
+                "url": stream_url(obj, request.build_absolute_uri("/"), lifetime),
+                "expires_at": timezone.now() + timedelta(seconds=lifetime),
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))

@@ -1,6 +1,6 @@
-"""App configuration: registers the system checks when Django starts."""
+"""App configuration: what the tracking app sets up when Django starts."""
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class TrackingConfig(AppConfig):
@@ -11,5 +11,12 @@ class TrackingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks that explain misconfiguration at start-up."""
-        from tracking import checks  # noqa: F401
+        """Register the system checks, mask tokens in access logs, and tell
+        django-cors-headers (when installed) which origins may follow streams."""
+        from tracking import checks, redaction  # noqa: F401
+
+        redaction.install()
+        if apps.is_installed("corsheaders"):
+            from tracking import cors
+
+            cors.connect()

@@ -62,14 +62,14 @@ def _limit_errors() -> list[CheckMessage]:
                 Error(
                     f"TRACKING[{name!r}] must be a positive whole number, or None "
                     "for no limit.",
-                    id="tracking.E003",
+                    id="tracking.E010",
                 )
             )
     if not _is_positive_int(conf.get("MAX_HEADER_BYTES")):
         errors.append(
             Error(
                 "TRACKING['MAX_HEADER_BYTES'] must be a positive whole number.",
-                id="tracking.E003",
+                id="tracking.E010",
             )
         )
     return errors
@@ -90,7 +90,7 @@ def _proxy_errors() -> list[CheckMessage]:
         Error(
             "TRACKING['TRUSTED_PROXIES'] must be a list of IP addresses or networks.",
             hint='For example ["127.0.0.1", "10.0.0.0/8"].',
-            id="tracking.E004",
+            id="tracking.E011",
         )
     ]
 
@@ -110,7 +110,7 @@ def _cors_errors() -> list[CheckMessage]:
             Error(
                 "TRACKING['CORS_ALLOWED_ORIGINS'] must be a list of origins.",
                 hint='An origin is scheme://host[:port], e.g. "https://shop.example".',
-                id="tracking.E005",
+                id="tracking.E012",
             )
         ]
     errors: list[CheckMessage] = []
@@ -122,7 +122,7 @@ def _cors_errors() -> list[CheckMessage]:
                 "CORS_ALLOW_ALL_ORIGINS with CORS_ALLOW_CREDENTIALS lets every site "
                 "read order streams with its visitors' sessions.",
                 hint="List the allowed origins in TRACKING['CORS_ALLOWED_ORIGINS'].",
-                id="tracking.E006",
+                id="tracking.E013",
             )
         )
     if origins:
@@ -148,7 +148,7 @@ def _cors_setup_errors() -> list[CheckMessage]:
                 "TRACKING['CORS_ALLOWED_ORIGINS'] needs django-cors-headers.",
                 hint=f'Add "corsheaders" to INSTALLED_APPS and "{CORS_MIDDLEWARE}" '
                 "near the top of MIDDLEWARE.",
-                id="tracking.E007",
+                id="tracking.E014",
             )
         ]
     allowed = [h.lower() for h in getattr(settings, "CORS_ALLOW_HEADERS", [])]
@@ -159,7 +159,7 @@ def _cors_setup_errors() -> list[CheckMessage]:
             "CORS_ALLOW_HEADERS lacks last-event-id, so cross-origin clients that "
             "resume with the Last-Event-ID header are refused by their browser.",
             hint='Use (*corsheaders.defaults.default_headers, "last-event-id").',
-            id="tracking.W001",
+            id="tracking.W010",
         )
     ]
 

@@ -37,6 +37,20 @@ DEFAULTS: dict[str, Any] = {
     # A libpq connection string for the Postgres listener, when the application's
     # database goes through a transaction-pooling proxy that cannot keep LISTEN.
     "LISTENER_DSN": None,
+    # The most streams one signed-in user, one token and one client address may keep
+    # open at once, counted in each server process; None for no limit. Addresses are
+    # unlimited by default because offices and mobile carriers share one address.
+    "MAX_STREAMS_PER_USER": 20,
+    "MAX_STREAMS_PER_TOKEN": 10,
+    "MAX_STREAMS_PER_ADDRESS": None,
+    # Addresses or networks of the proxies in front of the server. Only when the
+    # connection comes from one of them is X-Forwarded-For read for the client address.
+    "TRUSTED_PROXIES": [],
+    # Origins (scheme://host[:port]) whose pages may follow streams cross-origin,
+    # answered by django-cors-headers.
+    "CORS_ALLOWED_ORIGINS": [],
+    # The largest total size of a stream request's headers, in bytes; larger gets 431.
+    "MAX_HEADER_BYTES": 32768,
 }
 
 

@@ -45,3 +45,25 @@ class OrderEvent(models.Model):
             "Order events are deleted only by the prune_events and erase_order_events "
             "commands."
         )
+
+
+class LinkRevocation(models.Model):
+    """When every tracking link of one order was last revoked.
+
+    A stream token issued at or before ``revoked_at`` is refused; tokens made later
+    work. One row per order, so revoking is one write however many links exist.
+    """
+
+    order = models.OneToOneField(
+        order_model_label(),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="tracking_revocation",
+    )
+    revoked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "tracking link revocation"
+
+    def __str__(self) -> str:
+        return f"links of order {self.pk} revoked at {self.revoked_at.isoformat()}"

@@ -35,11 +35,15 @@ class Server:
         overrides: dict[str, Any] | None = None,
         port: int | None = None,
         name: str = "server",
+        settings_module: str = "tests.server_settings",
+        app: str = "config.asgi:application",
     ) -> None:
         self.database_url = database_url
         self.overrides = {**TEST_OVERRIDES, **(overrides or {})}
         self.port = port or free_port()
         self.name = name
+        self.settings_module = settings_module
+        self.app = app
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = LOGS / f"{name}-{self.port}.log"
 
@@ -55,15 +59,15 @@ class Server:
         LOGS.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.server_settings",
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
             "DATABASE_URL": self.database_url,
             "TRACKING_OVERRIDES": json.dumps(self.overrides),
             "PYTHONPATH": str(ROOT),
         }
         command = [
-            sys.executable, "-m", "uvicorn", "config.asgi:application",
+            sys.executable, "-m", "uvicorn", self.app,
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--timeout-graceful-shutdown", "2", "--no-access-log",
+            "--timeout-graceful-shutdown", "2", "--no-proxy-headers",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
