@@ -9,6 +9,7 @@ import os
 import warnings
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +45,11 @@ def _start_throwaway_server() -> str:
 
 # Holding the server object keeps it running until the test process exits.
 _SERVERS: list[object] = []
+
+
+def admin_connection() -> Any:
+    """Return an autocommit connection to the server's maintenance database, for
+    creating and dropping databases."""
+    import psycopg
+
+    return psycopg.connect(postgres_url(), autocommit=True)
