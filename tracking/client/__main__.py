@@ -11,6 +11,7 @@ and the exit status says how the stream ended: 0 when the server said it is over
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -32,19 +33,12 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     args = _parse_args(argv)
-    show = _as_json if args.json else _as_text
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A terminal that cannot show a character gets an escape, not a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
+
     try:
-        with SyncEventSourceClient(
-            args.url,
-            token=args.token,
-            last_event_id=args.last_event_id,
-            policy=ReconnectPolicy(
-                max_attempts=args.max_attempts, deadline=args.deadline
-            ),
-            on_reconnect=_report_reconnect,
-        ) as stream:
-            for event in stream:
-                print(show(event), flush=True)
+        _follow(args)
     except TrackingClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -55,6 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     return EXIT_OVER
+
+
+def _follow(args: argparse.Namespace) -> None:
+    """Print the stream's events until the server says it is over."""
+    show = _as_json if args.json else _as_text
+    policy = ReconnectPolicy(max_attempts=args.max_attempts, deadline=args.deadline)
+    with SyncEventSourceClient(
+        args.url,
+        token=args.token,
+        last_event_id=args.last_event_id,
+        policy=policy,
+        on_reconnect=_report_reconnect,
+    ) as stream:
+        for event in stream:
+            print(show(event), flush=True)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
