@@ -20,6 +20,7 @@ from tracking.client import (
     StreamRejected,
     SyncEventSourceClient,
     TooManyRedirects,
+    TooManyStreams,
     Unauthorized,
     UnsendableEventId,
     WrongContentType,
@@ -58,6 +59,7 @@ def test_204_ends_iteration_without_error(flavour: Flavour) -> None:
         (403, Forbidden),
         (404, StreamNotFound),
         (410, StreamGone),
+        (429, TooManyStreams),
         (500, StreamRejected),
     ],
 )
@@ -284,3 +286,23 @@ async def _shared_async(url: str) -> None:
         async with EventSourceClient(url, http_client=http) as client:
             assert [event async for event in client] == []
         assert not http.is_closed
+
+
+def test_closed_client_yields_nothing_more(flavour: Flavour) -> None:
+    body = b"data: a\n\ndata: b\n\n"
+    with ScriptedServer([Reply(body=body, end="hold", hold_s=5)]) as server:
+        if flavour == "sync":
+            client = SyncEventSourceClient(server.url())
+            with client:
+                assert next(client).data == "a"
+            assert list(client) == []
+        else:
+            asyncio.run(_closed_async(server.url()))
+        assert len(server.requests) == 1
+
+
+async def _closed_async(url: str) -> None:
+    client = EventSourceClient(url)
+    async with client:
+        assert (await anext(client)).data == "a"
+    assert [event async for event in client] == []

@@ -132,7 +132,7 @@ def _report_reconnect(reconnect: Reconnect) -> None:
     resume = reconnect.last_event_id or "(none)"
     print(
         f"reconnecting in {reconnect.delay:.1f} s (attempt {reconnect.attempt}) "
-        f"because {reconnect.reason}; resuming after event id {resume}",
+        f"after id {resume}: {reconnect.reason}",
         file=sys.stderr,
         flush=True,
     )

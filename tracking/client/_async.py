@@ -68,6 +68,7 @@ class EventSourceClient:
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport)
         self._sleep = sleep
+        self._closed = False
         self._events: AsyncGenerator[Event, None] | None = None
 
     @property
@@ -95,12 +96,18 @@ class EventSourceClient:
         return self
 
     async def __anext__(self) -> Event:
+        if self._closed:
+            raise StopAsyncIteration
         if self._events is None:
             self._events = self._follow()
         return await anext(self._events)
 
     async def aclose(self) -> None:
-        """Close the connection, and the HTTP client if this client made it."""
+        """Close the connection, and the HTTP client if this client made it.
+
+        Iterating a closed client yields nothing more.
+        """
+        self._closed = True
         events, self._events = self._events, None
         if events is not None:
             await events.aclose()

@@ -27,6 +27,7 @@ from .errors import (
     StreamGone,
     StreamNotFound,
     StreamRejected,
+    TooManyStreams,
     TrackingClientError,
     Unauthorized,
     UnsendableEventId,
@@ -54,6 +55,7 @@ REJECTIONS: dict[int, type[StreamRejected]] = {
     403: Forbidden,
     404: StreamNotFound,
     410: StreamGone,
+    429: TooManyStreams,
 }
 
 # How much of an error answer's body is read for its reason, and shown of it.

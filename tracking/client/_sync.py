@@ -66,6 +66,7 @@ class SyncEventSourceClient:
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(transport=transport)
         self._sleep = sleep
+        self._closed = False
         self._events: Generator[Event, None, None] | None = None
 
     @property
@@ -93,12 +94,18 @@ class SyncEventSourceClient:
         return self
 
     def __next__(self) -> Event:
+        if self._closed:
+            raise StopIteration
         if self._events is None:
             self._events = self._follow()
         return next(self._events)
 
     def close(self) -> None:
-        """Close the connection, and the HTTP client if this client made it."""
+        """Close the connection, and the HTTP client if this client made it.
+
+        Iterating a closed client yields nothing more.
+        """
+        self._closed = True
         events, self._events = self._events, None
         if events is not None:
             events.close()
