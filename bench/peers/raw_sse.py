@@ -2,9 +2,10 @@
 
 It speaks just enough HTTP/1.1 for the benchmark: ``GET /orders/<key>/events`` opens
 a close-delimited event stream (resuming after ``Last-Event-ID``), and
-``POST /publish/<key>`` appends the request body as an event and writes it to every
-subscriber before answering. Events are kept in memory, per key, so that a
-reconnecting client can be replayed what it missed.
+``POST /publish/<key>`` appends the request body as an event, writes it to every
+subscriber, and answers with the ``time.time()`` at which the event was stored.
+Events are kept in memory, per key, so that a reconnecting client can be replayed
+what it missed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import time
 from collections import defaultdict
 from typing import cast
 
@@ -32,15 +34,15 @@ class Hub:
         self.subscribers: defaultdict[bytes, set[asyncio.Transport]] = defaultdict(set)
         self.history: defaultdict[bytes, list[bytes]] = defaultdict(list)
 
-    def publish(self, key: bytes, data: bytes) -> int:
-        """Store the event, write it to every subscriber, and return its id."""
+    def publish(self, key: bytes, data: bytes) -> float:
+        """Store the event, write it to every subscriber, return when it was stored."""
         events = self.history[key]
-        event_id = len(events) + 1
-        frame = b"id: %d\ndata: %s\n\n" % (event_id, data)
+        frame = b"id: %d\ndata: %s\n\n" % (len(events) + 1, data)
         events.append(frame)
+        stored = time.time()
         for transport in self.subscribers[key]:
             transport.write(frame)
-        return event_id
+        return stored
 
     def replay(self, key: bytes, last_id: int) -> bytes:
         """Return every stored frame after ``last_id`` in one buffer."""
@@ -96,10 +98,10 @@ class Connection(asyncio.Protocol):
             self._subscribe(parts[2], headers.get(b"last-event-id", b""))
             return False
         if method == b"POST" and len(parts) == 3 and parts[1] == b"publish":
-            event_id = b"%d" % self.hub.publish(parts[2], body)
+            stored = repr(self.hub.publish(parts[2], body)).encode()
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                % (len(event_id), event_id)
+                % (len(stored), stored)
             )
             return True
         self.transport.write(_NOT_FOUND)

@@ -1,6 +1,7 @@
 """The stream view and the harness's publish hook."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -41,6 +42,10 @@ async def _stream(key: str, last_id: int | None) -> AsyncIterator[str]:
 
 @csrf_exempt
 async def publish(request: HttpRequest, key: str) -> HttpResponse:
-    """Publish the request body as one event to every stream of ``key``."""
-    event_id = hub.publish(key, request.body.decode())
-    return HttpResponse(str(event_id), content_type="text/plain")
+    """Publish the request body to every stream of ``key``; answer the commit time.
+
+    The answer is ``time.time()`` right after the event was stored and queued for
+    every subscriber, the in-memory counterpart of a commit returning.
+    """
+    hub.publish(key, request.body.decode())
+    return HttpResponse(repr(time.time()), content_type="text/plain")
