@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from tracking.client import (
     TooManyStreams,
     Unauthorized,
     UnsendableEventId,
+    UnsendableHeader,
     WrongContentType,
 )
 
@@ -101,6 +103,11 @@ def test_content_type_parameters_and_case_are_accepted(flavour: Flavour) -> None
     headers = {"Content-Type": "Text/Event-Stream; charset=utf-8"}
     outcome, _ = run(flavour, [Reply(headers=headers, body=b"data: ok\n\n")])
     assert [e.data for e in outcome.events] == ["ok"]
+
+
+def test_empty_token_sends_no_authorization(flavour: Flavour) -> None:
+    _, requests = run(flavour, [Reply(status=204)], token="")
+    assert requests[0].header("Authorization") is None
 
 
 def test_token_and_extra_headers_are_sent(flavour: Flavour) -> None:
@@ -306,3 +313,30 @@ async def _closed_async(url: str) -> None:
     async with client:
         assert (await anext(client)).data == "a"
     assert [event async for event in client] == []
+
+
+def test_token_in_the_url_stays_out_of_errors_and_logs(
+    flavour: Flavour, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tracking.client")
+    script: Script = [Drop(), Reply(status=404)]
+    with ScriptedServer(script) as server:
+        url = server.url("/orders/1/events?token=s3cret&x=1")
+        outcome = follow(flavour, server, url=url)
+        assert server.requests[0].target == "/orders/1/events?token=s3cret&x=1"
+    assert isinstance(outcome.error, StreamNotFound)
+    assert "token=redacted&x=1" in str(outcome.error)
+    assert "s3cret" not in str(outcome.error)
+    assert "token=redacted" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "options", [{"token": "a\r\nX-Evil: 1"}, {"headers": {"X": " y"}}]
+)
+def test_unsendable_token_or_header_is_refused_at_once(
+    flavour: Flavour, options: dict[str, Any]
+) -> None:
+    client_class = SyncEventSourceClient if flavour == "sync" else EventSourceClient
+    with pytest.raises(UnsendableHeader, match="cannot be sent"):
+        client_class("http://127.0.0.1:9/orders/1/events", **options)

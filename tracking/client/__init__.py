@@ -27,6 +27,7 @@ from .errors import (
     TrackingClientError,
     Unauthorized,
     UnsendableEventId,
+    UnsendableHeader,
     WrongContentType,
 )
 from .parser import Event, EventStreamParser
@@ -52,5 +53,6 @@ __all__ = [
     "TrackingClientError",
     "Unauthorized",
     "UnsendableEventId",
+    "UnsendableHeader",
     "WrongContentType",
 ]

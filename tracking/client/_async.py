@@ -142,7 +142,7 @@ class EventSourceClient:
                                 yield event
                         reason = "the server ended the stream"
             except httpx.TooManyRedirects as exc:
-                raise TooManyRedirects(session.url) from exc
+                raise TooManyRedirects(session.shown_url) from exc
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 reason = transport_failure(exc, self._read_timeout)
 

@@ -31,6 +31,7 @@ from .errors import (
     TrackingClientError,
     Unauthorized,
     UnsendableEventId,
+    UnsendableHeader,
     WrongContentType,
 )
 from .parser import Event, EventStreamParser
@@ -61,6 +62,8 @@ REJECTIONS: dict[int, type[StreamRejected]] = {
 # How much of an error answer's body is read for its reason, and shown of it.
 REASON_BODY_LIMIT = 4096
 REASON_SHOWN_LIMIT = 200
+
+_TOKEN_PARAMETER = re.compile(r"([?&]token=)[^&#]*")
 
 # What h11, httpx's HTTP/1.1 layer, accepts as a header value.
 _SENDABLE_HEADER_VALUE = re.compile(rb"[^\x00\s]+(?:[ \t]+[^\x00\s]+)*")
@@ -105,9 +108,11 @@ class StreamSession:
         on_reconnect: Callable[[Reconnect], None] | None,
     ) -> None:
         self.url = checked_url(url)
+        self.shown_url = redacted(url)
         self.last_event_id = last_event_id
         self._token = token
         self._extra_headers = dict(headers or {})
+        self._check_headers()
         self._backoff = Backoff(policy or ReconnectPolicy())
         self._on_reconnect = on_reconnect
 
@@ -132,6 +137,15 @@ class StreamSession:
         ]
         return extra + list(own.items())
 
+    def _check_headers(self) -> None:
+        """Refuse a token or header that could never be sent, rather than retry it."""
+        values = dict(self._extra_headers)
+        if self._token:
+            values["Authorization"] = f"Bearer {self._token}"
+        for name, value in values.items():
+            if not _SENDABLE_HEADER_VALUE.fullmatch(value.encode("utf-8")):
+                raise UnsendableHeader(name)
+
     def judge(self, response: httpx.Response) -> Verdict:
         """Say whether an answer opens the stream, ends it, or must be retried."""
         if response.status_code == 204:
@@ -145,9 +159,10 @@ class StreamSession:
     def rejection(self, response: httpx.Response, body: bytes) -> TrackingClientError:
         """Build the error for an answer judged REJECT, given the start of its body."""
         if response.status_code == 200:
-            return WrongContentType(self.url, content_type(response))
+            return WrongContentType(self.shown_url, content_type(response))
         error_class = REJECTIONS.get(response.status_code, StreamRejected)
-        return error_class(self.url, response.status_code, reason_of(response, body))
+        reason = reason_of(response, body)
+        return error_class(self.shown_url, response.status_code, reason)
 
     def new_parser(self) -> EventStreamParser:
         """A parser for the next body, resuming from the last event id."""
@@ -183,7 +198,7 @@ class StreamSession:
         """
         delay = self._backoff.next_delay(retry_after_s)
         if delay is None:
-            raise ReconnectGaveUp(self.url, self._backoff.attempts, reason)
+            raise ReconnectGaveUp(self.shown_url, self._backoff.attempts, reason)
 
         report = Reconnect(
             attempt=self._backoff.attempts + 1,
@@ -193,7 +208,7 @@ class StreamSession:
         )
         logger.info(
             "Reconnecting to %s in %.1f s (attempt %s) because %s.",
-            self.url,
+            self.shown_url,
             delay,
             report.attempt,
             reason,
@@ -212,6 +227,15 @@ def checked_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidStreamURL(url, "it must be an absolute http:// or https:// URL")
     return url
+
+
+def redacted(url: str) -> str:
+    """The URL with the value of a ``token`` query parameter hidden, for messages.
+
+    Tracking links carry the stream token in the query string; it must not end up in
+    logs or error output that people paste into tickets.
+    """
+    return _TOKEN_PARAMETER.sub(r"\1redacted", url)
 
 
 def last_event_id_header(last_event_id: str) -> bytes:

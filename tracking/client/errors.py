@@ -127,6 +127,17 @@ class TooManyRedirects(TrackingClientError):
         )
 
 
+class UnsendableHeader(TrackingClientError, ValueError):
+    """A token or extra header given to the client cannot be sent in a request."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"The {name} header cannot be sent: its value has surrounding blanks or "
+            "holds control characters. Check the token or header you passed."
+        )
+
+
 class UnsendableEventId(TrackingClientError):
     """The server sent an event id that cannot be sent back as a header.
 
