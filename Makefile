@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST := 127.0.0.1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint matrix bench clean
 
 $(BIN)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11.")'
@@ -26,6 +26,11 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
+## matrix: the core tests on each Python x Django combination (noxfile.py);
+## SESSIONS picks some, e.g. SESSIONS="core(3.13-django6.1)".
+matrix: $(BIN)/.installed
+	$(BIN)/nox $(if $(SESSIONS),-s "$(SESSIONS)")
+
 ## lint: ruff and mypy, as CI runs them.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -33,4 +38,4 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy config orders tracking manage.py
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 db.sqlite3-shm db.sqlite3-wal
+	rm -rf $(VENV) .nox var db.sqlite3 db.sqlite3-shm db.sqlite3-wal

@@ -19,9 +19,12 @@ class TrackedOrderMixin:
     """
 
     @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
-        """Remember the stored status, so ``save()`` can tell that it changed."""
-        instance = super().from_db(db, field_names, values)  # type: ignore[misc]
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> Any:
+        """Remember the stored status, so ``save()`` can tell that it changed.
+
+        Extra keyword arguments (Django 6.1's ``fetch_mode``) pass straight through.
+        """
+        instance = super().from_db(db, field_names, values, **kwargs)  # type: ignore[misc]
         instance._tracking_saved_status = instance.__dict__.get("status")
         return instance
 
