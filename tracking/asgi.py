@@ -21,7 +21,7 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
-from tracking import conf, wire
+from tracking import conf, metrics, wire
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def _bounded(send: Any, timeout: float) -> Any:
                 await send(message)
         except TimeoutError:
             logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
+            metrics.SLOW_CONSUMERS_DROPPED.inc()
             # Django treats a cancelled send as a client that went away.
             raise asyncio.CancelledError from None
 

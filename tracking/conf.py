@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_MAX_AGE_SECONDS": 7 * 24 * 3600,
     # The field of the order model that holds the customer (a user) who may follow it.
     "CUSTOMER_FIELD": "customer",
+    # Serve Prometheus metrics of this process at /tracking/metrics.
+    "METRICS": False,
     # The database alias streams read from and the listener follows.
     "DATABASE": "default",
     # A libpq connection string for the Postgres listener, when the application's

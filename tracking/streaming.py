@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from tracking import wire
+from tracking import metrics, wire
 from tracking.asgi import prepared_by_handler
 from tracking.live.hub import Hub
 from tracking.live.reader import OrderState
@@ -54,6 +54,8 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
     started, sent, why = time.monotonic(), 0, "the client went away"
     position = plan.position
     logger.info("Stream opened: order %s from %s.", plan.state.key, position)
+    if position:
+        metrics.RESUMES.inc()
     try:
         yield wire.retry(plan.retry_ms)
         if not prepared_by_handler.get():
@@ -63,6 +65,7 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
             await sync_to_async(connections.close_all)()
         with hub.subscribe(plan.state.key) as subscription:
             if plan.needs_reset():
+                metrics.RESETS.inc()
                 yield _reset(plan)
                 position = 0
             while not plan.finished_at(position):
@@ -83,6 +86,7 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                     if event.status in plan.terminal:
                         finished = True
                         break
+                metrics.EVENTS_SENT.inc(len(frames))
                 yield b"".join(frames)
                 if finished:
                     break

@@ -9,4 +9,5 @@ app_name = "tracking"
 urlpatterns = [
     path("orders/<str:reference>/events", views.order_events, name="order-events"),
     path("tracking/health", views.health, name="health"),
+    path("tracking/metrics", views.metrics_view, name="metrics"),
 ]

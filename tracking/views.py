@@ -14,7 +14,7 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking import access, conf, limits, wire
+from tracking import access, conf, limits, metrics, wire
 from tracking.access import AccessDenied, Grant
 from tracking.errors import BadPosition
 from tracking.limits import TooManyStreams
@@ -208,3 +208,10 @@ async def health(request: HttpRequest) -> JsonResponse:
         "orders": len(hub.topics),
     }
     return JsonResponse(body, status=200 if database and listener else 503)
+
+
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Serve this process's figures in Prometheus text format, when enabled."""
+    if not conf.get("METRICS"):
+        return _refusal(404, "Metrics are off; set TRACKING['METRICS'] = True.")
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)

@@ -11,6 +11,11 @@ from tracking.live.sqlite_poller import SqlitePoller
 _hub: Hub | None = None
 
 
+def current_hub() -> Hub | None:
+    """Return the process's hub if a stream has started it, without starting it."""
+    return _hub
+
+
 def get_hub() -> Hub:
     """Return the process's hub, starting its source on first use.
 
