@@ -109,7 +109,10 @@ def test_a_finished_order_takes_no_more_events(make_order, alias):
         "note\n",
         "no\r\nte",
         "no\x00te",
+        "\x00",
+        "note\u2028",
         "a" * 33,
+        "a" * 100_000,
         "reset",
         "1st",
         5,
@@ -133,6 +136,9 @@ def test_a_malformed_kind_is_refused(make_order, alias, kind):
         ({"x": float("nan")}, "cannot be encoded"),
         ({"x": object()}, "cannot be encoded"),
         ({"x": "y" * 20000}, "larger than the limit"),
+        ({"x": "é" * 9000}, "larger than the limit"),  # 9,000 characters, 18,000 bytes
+        ({"y" * 20000: 1}, "larger than the limit"),
+        ({"x": "\r\n\u2028" * 6000}, "larger than the limit"),
         ({"x": "a\x00b"}, "NUL"),
         ({"a\x00": 1}, "NUL"),
         ({"x": ["ok", {"y": "\x00"}]}, "NUL"),
@@ -168,6 +174,32 @@ def test_values_with_line_breaks_cannot_break_the_framing(make_order, value):
     assert lines[2].startswith("data: ")
     assert lines[3:] == ["", ""]
     assert "\r" not in frame.decode()
+    assert json.loads(lines[2][6:])["text"] == value
+
+
+@pytest.mark.parametrize("key", ["a\rb", "a\nb", "a\r\nb", "a\u2028b"])
+def test_keys_with_line_breaks_cannot_break_the_framing(make_order, key):
+    order = make_order()
+
+    event = record_event(order, "note", {key: "value"})
+
+    frame = wire.event(event.seq, event.kind, wire.encode_data(event.data))
+    lines = frame.decode().split("\n")
+    assert len(lines) == 5
+    assert "\r" not in frame.decode()
+    assert json.loads(lines[2][6:])[key] == "value"
+
+
+def test_a_long_value_within_the_limit_travels_on_one_line(make_order, alias):
+    order = make_order()
+    value = "\r\n\u2028 line " * 1000  # 13,000 bytes as JSON: under the limit
+
+    event = record_event(order, "note", {"text": value})
+
+    stored_event = OrderEvent.objects.using(alias).get(pk=event.pk)
+    frame = wire.event(event.seq, event.kind, wire.encode_data(stored_event.data))
+    lines = frame.decode().split("\n")
+    assert len(lines) == 5
     assert json.loads(lines[2][6:])["text"] == value
 
 
