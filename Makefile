@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST := 127.0.0.1
 
-.PHONY: demo test lint matrix bench clean
+.PHONY: demo test lint matrix bench clean system-deps
 
 $(BIN)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11.")'
@@ -23,8 +23,20 @@ demo: $(BIN)/.installed
 		--timeout-graceful-shutdown 5 --no-proxy-headers
 
 ## test: the whole suite, Postgres included (DATABASE_URL, or a throwaway server).
-test: $(BIN)/.installed
+test: $(BIN)/.installed system-deps
 	$(BIN)/pytest
+
+## system-deps: Debian packages the tests drive for real (nginx), when missing.
+SYSTEM_PACKAGES := nginx-light:nginx
+system-deps:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v "$${pair#*:}" >/dev/null || [ -x "/usr/sbin/$${pair#*:}" ] \
+			|| missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 ## matrix: the core tests on each Python x Django combination (noxfile.py);
 ## SESSIONS picks some, e.g. SESSIONS="core(3.13-django6.1)".
