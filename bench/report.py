@@ -27,6 +27,7 @@ def machine() -> list[tuple[str, str]]:
         ("Memory", _memory()),
         ("Kernel", platform.release()),
         ("Python", platform.python_version()),
+        ("Load average at the end (1, 5, 15 min)", _load()),
         ("Date (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
     ]
 
@@ -171,6 +172,10 @@ def _cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _memory() -> str:

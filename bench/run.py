@@ -73,6 +73,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="CONNECTION LIMIT of each benchmark database",
     )
     parser.add_argument(
+        "--tracking-source",
+        choices=("HEAD", "worktree"),
+        default="HEAD",
+        help="run our server from the last commit (default) or the working tree",
+    )
+    parser.add_argument(
         "--output", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md"
     )
     parser.add_argument(
@@ -96,8 +102,9 @@ def _choices(
     return chosen
 
 
-def make_server(name: str, pg_limit: int) -> Server:
+def make_server(name: str, args: argparse.Namespace) -> Server:
     """Instantiate the server variant called ``name``."""
+    pg_limit = args.pg_connection_limit
     if name == "raw":
         return RawServer()
     if name == "bare":
@@ -105,7 +112,7 @@ def make_server(name: str, pg_limit: int) -> Server:
     kind, _, backend = name.partition("-")
     if kind == "eventstream":
         return EventStream(backend, pg_limit)
-    return tracking.TrackingServer(backend, pg_limit)
+    return tracking.TrackingServer(backend, pg_limit, args.tracking_source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, list[Figure]] = {}
     servers: dict[str, Server] = {}
     for name in args.servers:
-        server = make_server(name, args.pg_connection_limit)
+        server = make_server(name, args)
         servers[name] = server
         results[name] = run_server(server, args, stamp)
 

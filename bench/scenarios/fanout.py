@@ -33,7 +33,7 @@ def run(ctx: Context) -> list[Figure]:
 
 
 def _one_size(ctx: Context, count: int) -> list[Figure]:
-    subs = ctx.server.subscriptions(1, f"fan{count}-") * count
+    subs = ctx.server.subscriptions(1, f"fan{count}-", per_order=count)
     report = open_streams(ctx, subs)
     time.sleep(1.0)
     alive = ctx.client.status().open

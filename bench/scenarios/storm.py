@@ -34,8 +34,10 @@ def run(ctx: Context) -> list[Figure]:
     pre-drop event replayed again.
     """
     count = ctx.size(CLIENTS)
-    orders = ctx.server.subscriptions(max(1, count // CLIENTS_PER_ORDER), "storm")
-    subs = [orders[i % len(orders)] for i in range(count)]
+    subs = ctx.server.subscriptions(
+        max(1, count // CLIENTS_PER_ORDER), "storm", per_order=CLIENTS_PER_ORDER
+    )
+    orders = subs[::CLIENTS_PER_ORDER]
     report = open_streams(ctx, subs)
 
     sent: dict[int, tuple[str, float]] = {}

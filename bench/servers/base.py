@@ -77,11 +77,16 @@ class Server(ABC):
     def launch(self, port: int) -> Launch:
         """Return the command that serves on 127.0.0.1:``port``."""
 
-    def subscriptions(self, count: int, prefix: str) -> list[Subscription]:
-        """Create ``count`` keys (orders) and return how to follow each."""
+    def subscriptions(
+        self, count: int, prefix: str, per_order: int = 1
+    ) -> list[Subscription]:
+        """Create ``count`` keys (orders) and return how ``per_order`` clients each
+        follow them, grouped by order: all of the first order's clients come first.
+        """
         return [
             Subscription(f"{prefix}{i}", f"/orders/{prefix}{i}/events")
             for i in range(count)
+            for _ in range(per_order)
         ]
 
     @abstractmethod

@@ -9,6 +9,11 @@ function or URL is fixed here alone:
 - orders are ``orders.Order`` rows, tokens come from ``tracking.access.make_token``,
   and events are recorded by ``tracking.recording.record_event``.
 
+By default the server runs from an export of the committed ``HEAD`` (under
+``bench/.envs``), so work in progress in the shared working tree neither breaks a run
+nor slips into published figures; ``--tracking-source worktree`` measures the working
+tree instead.
+
 Events are recorded the way a shop records them, by calling ``record_event`` from
 another process. That process is a *writer*: this module run as
 ``python -m bench.servers.tracking``, which reads one JSON request per line and
@@ -25,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.envs import ENVS_DIR
 from bench.pg import BenchDatabase
 from bench.publish import PublishError
 from bench.servers.base import UVICORN_FLAGS, Launch, Server, ServerError, Subscription
@@ -32,6 +38,8 @@ from bench.servers.base import UVICORN_FLAGS, Launch, Server, ServerError, Subsc
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)
 EVENT_KIND = "bench"
+TOKEN_SECONDS = 24 * 3600
+SERVER_PATHS = ("manage.py", "config", "orders", "tracking")
 REQUIRED_FILES = ("config/asgi.py", "tracking/recording.py", "tracking/access.py")
 
 
@@ -41,14 +49,41 @@ def available() -> str:
     return f"missing {', '.join(missing)}" if missing else ""
 
 
+def source_tree(source: str) -> tuple[Path, str]:
+    """Return the directory to run our server from, and a label for the report.
+
+    ``source`` is ``"HEAD"`` (an export of the last commit) or ``"worktree"``.
+    """
+    if source == "worktree":
+        return REPO, "working tree, uncommitted changes included"
+    commit = _git("rev-parse", "--short", "HEAD").strip()
+    root = ENVS_DIR / f"tracking-{commit}"
+    if not (root / "manage.py").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD", *SERVER_PATHS],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return root, f"commit {commit}"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
 class Writer:
     """A writer process: records events and creates orders, one request per line."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
         self._proc = subprocess.Popen(
             [str(PYTHON), "-m", "bench.servers.tracking"],
-            cwd=REPO,
-            env={**os.environ, **env},
+            cwd=root,
+            env={**os.environ, **env, "PYTHONPATH": str(REPO)},
             text=True,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -85,12 +120,14 @@ class Writer:
 class TrackingServer(Server):
     """Our server on Postgres (LISTEN/NOTIFY) or SQLite (poller)."""
 
-    def __init__(self, backend: str, pg_connection_limit: int) -> None:
+    def __init__(self, backend: str, pg_connection_limit: int, source: str) -> None:
         self.backend = backend
         self.name = f"tracking-{backend}"
+        self.root, label = source_tree(source)
         self.description = (
-            f"our server (config.asgi) on "
-            f"{'Postgres' if backend == 'pg' else 'SQLite'}, uvicorn"
+            f"our server (config.asgi, {label}) on "
+            f"{'Postgres (LISTEN/NOTIFY)' if backend == 'pg' else 'SQLite (poller)'}"
+            ", uvicorn"
         )
         self.tmp: Path | None = None
         self.url = ""
@@ -106,7 +143,7 @@ class TrackingServer(Server):
             self.url = f"sqlite:///{self.tmp / 'db.sqlite3'}"
         done = subprocess.run(
             [str(PYTHON), "manage.py", "migrate", "--verbosity", "0"],
-            cwd=REPO,
+            cwd=self.root,
             env={**os.environ, **self._env()},
             capture_output=True,
             text=True,
@@ -131,13 +168,19 @@ class TrackingServer(Server):
             str(port),
             *UVICORN_FLAGS,
         ]
-        return Launch(argv, REPO, self._env())
+        return Launch(argv, self.root, self._env())
 
-    def subscriptions(self, count: int, prefix: str) -> list[Subscription]:
-        """Create ``count`` orders and a stream token for each."""
-        writer = Writer(self._env())
+    def subscriptions(
+        self, count: int, prefix: str, per_order: int = 1
+    ) -> list[Subscription]:
+        """Create ``count`` orders and ``per_order`` distinct tokens for each.
+
+        Each client gets its own token, as each customer's link would carry one; the
+        server limits the streams one token may hold.
+        """
+        writer = Writer(self.root, self._env())
         try:
-            pairs = writer.ask({"op": "orders", "count": count})
+            pairs = writer.ask({"op": "orders", "count": count, "per_order": per_order})
         finally:
             writer.close()
         return [
@@ -148,7 +191,7 @@ class TrackingServer(Server):
         ]
 
     def publisher(self, port: int) -> Writer:
-        return Writer(self._env())
+        return Writer(self.root, self._env())
 
     def versions(self) -> str:
         out = subprocess.run(
@@ -185,12 +228,16 @@ def _serve_writer() -> None:
 
     orders: dict[str, Any] = {}
 
-    def create(count: int) -> list[list[str]]:
+    def create(count: int, per_order: int) -> list[list[str]]:
         made = []
         with transaction.atomic():
             for _ in range(count):
                 order = Order.objects.create()
-                made.append([order.reference, make_token(order)])
+                # Tokens made in the same second for the same lifetime are equal.
+                made += [
+                    [order.reference, make_token(order, TOKEN_SECONDS + i)]
+                    for i in range(per_order)
+                ]
         connections.close_all()
         return made
 
@@ -205,7 +252,9 @@ def _serve_writer() -> None:
         request = json.loads(line)
         try:
             if request["op"] == "orders":
-                answer: dict[str, Any] = {"ok": create(request["count"])}
+                answer: dict[str, Any] = {
+                    "ok": create(request["count"], request["per_order"])
+                }
             else:
                 answer = {"ok": record(request["reference"], request["data"])}
         except Exception as exc:
