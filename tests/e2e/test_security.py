@@ -472,6 +472,22 @@ def test_revoking_refuses_earlier_links_only(guarded, make_order, bystander):
     assert_still_streams(guarded, bystander)
 
 
+def test_a_stream_ends_cleanly_when_its_token_expires_and_stays_shut(
+    guarded, make_order
+):
+    order = make_order()
+    url, headers = guarded.url(events_path(order)), bearer(make_token(order, 2))
+
+    stream = read_all(url, headers)
+    again = httpx.get(url, headers={**headers, "Last-Event-ID": "1"}, timeout=10)
+
+    assert stream.error is None
+    assert stream.status == 200
+    assert stream.ids() == [1]
+    assert again.status_code == 401
+    assert "expired" in again.text
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_a_renewed_token_keeps_a_long_following_client_going(guarded, make_order):
     """``renew_token`` reads the default database, which is the Postgres one here."""
