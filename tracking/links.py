@@ -1,4 +1,4 @@
-"""Tracking links: a stream URL that carries its own token."""
+"""Tracking links: a stream or page URL that carries its own token."""
 
 from typing import Any
 from urllib.parse import urlencode
@@ -20,3 +20,18 @@ def stream_url(order: Any, base_url: str, lifetime_seconds: float | None = None)
     """
     token = make_token(order, lifetime_seconds)
     return f"{base_url.rstrip('/')}{stream_path(order)}?{urlencode({'token': token})}"
+
+
+def page_path(order: Any) -> str:
+    """Return the path of the order's tracking page."""
+    return reverse("tracking:order-page", kwargs={"reference": order.reference})
+
+
+def page_url(order: Any, base_url: str, lifetime_seconds: float | None = None) -> str:
+    """Return the full tracking page URL with a token valid for ``lifetime_seconds``.
+
+    This is the link to send a customer: the page shows the order and follows its
+    stream with the same token.
+    """
+    token = make_token(order, lifetime_seconds)
+    return f"{base_url.rstrip('/')}{page_path(order)}?{urlencode({'token': token})}"

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from tracking.conf import order_model_label
+from tracking.feed import TransactionId
 
 
 class OrderEvent(models.Model):
@@ -22,12 +23,16 @@ class OrderEvent(models.Model):
     kind = models.CharField(max_length=32)
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The global feed's clock (see ``tracking.feed``): the writing transaction's id,
+    # at least the order's previous event's. The database fills it in on insert.
+    feed_xid = models.BigIntegerField(db_default=TransactionId(), editable=False)
 
     class Meta:
         ordering = ["order", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["order", "seq"], name="tracking_event_seq")
         ]
+        indexes = [models.Index(fields=["feed_xid", "id"], name="tracking_event_feed")]
         verbose_name = "order event"
 
     def __str__(self) -> str:

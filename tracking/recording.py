@@ -13,11 +13,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections, models, router, transaction
-from django.db.models import Max
+from django.db.models import Max, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from tracking import conf
 from tracking.errors import InvalidEvent, OrderFinished
+from tracking.feed import TransactionId
 from tracking.models import OrderEvent
 from tracking.ordermodel import status_choices, terminal_statuses
 
@@ -185,8 +187,16 @@ def _append(
 ) -> OrderEvent:
     """Insert the next event of a locked order and announce it at commit."""
     events = OrderEvent.objects.using(db).filter(order_id=order.pk)
-    last = events.aggregate(last=Max("seq"))["last"] or 0
-    return insert_event(order, last + 1, kind, fields, status, db)
+    found = events.aggregate(last=Max("seq"), feed_floor=Max("feed_xid"))
+    return insert_event(
+        order,
+        (found["last"] or 0) + 1,
+        kind,
+        fields,
+        status,
+        db,
+        feed_floor=found["feed_floor"] or 0,
+    )
 
 
 def insert_event(
@@ -196,11 +206,15 @@ def insert_event(
     fields: dict[str, Any],
     status: str,
     db: str,
+    *,
+    feed_floor: int = 0,
 ) -> OrderEvent:
     """Insert event ``seq`` of an order locked by the caller; announce it at commit.
 
     Only this module and ``tracking.retention`` call it: the caller is responsible
-    for ``seq`` being the next number of the order.
+    for ``seq`` being the next number of the order. ``feed_floor`` is the order's
+    highest ``feed_xid`` so far: the new event's is at least that, which keeps the
+    order's events in ``seq`` order in the global feed (``tracking.feed``).
     """
     now = timezone.now()
     event = OrderEvent(
@@ -209,6 +223,9 @@ def insert_event(
         kind=kind,
         data={"status": status, "at": now.isoformat(), **fields},
         created_at=now,
+        feed_xid=Greatest(
+            TransactionId(), Value(feed_floor, output_field=models.BigIntegerField())
+        ),
     )
     event.save(using=db, force_insert=True)
     _announce(event, db)

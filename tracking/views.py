@@ -59,7 +59,7 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
         return _refusal(431, "The request's headers are too large; send fewer.")
     try:
         position = parse_position(request)
-        grant, state = await _authorise(request, reference)
+        grant, state = await authorise(request, reference)
     except BadPosition as exc:
         return _refusal(400, str(exc))
     except AccessDenied as denied:
@@ -108,11 +108,13 @@ def _position(text: str, where: str) -> int:
     return int(text)
 
 
-async def _authorise(request: HttpRequest, reference: str) -> tuple[Grant, OrderState]:
+async def authorise(request: HttpRequest, reference: str) -> tuple[Grant, OrderState]:
     """Return why the request may follow the order, and the order's state.
 
     Without credentials the answer is 401 whatever the reference; with them, a missing
-    order, a foreign one and a malformed reference all get the same 404.
+    order, a foreign one and a malformed reference all get the same 404. The tracking
+    page (``tracking.pages``) is authorised by this same function, so the page and its
+    stream always agree.
     """
     token = access.token_from_request(request)
     if token is not None:

@@ -15,9 +15,18 @@ def encode_data(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def event(seq: int, kind: str, data_json: str) -> bytes:
+def event(seq: int | str, kind: str, data_json: str) -> bytes:
     """Return one complete event with its id, type and data."""
     return f"id: {seq}\nevent: {kind}\ndata: {data_json}\n\n".encode()
+
+
+def message(event_id: str, data_json: str) -> bytes:
+    """Return one complete event of the default type, with its id and data.
+
+    The global feed sends these: a browser's EventSource has no listener for every
+    type, but ``onmessage`` receives every event that has none.
+    """
+    return f"id: {event_id}\ndata: {data_json}\n\n".encode()
 
 
 def retry(milliseconds: int) -> bytes:

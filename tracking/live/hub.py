@@ -4,7 +4,9 @@ A source (the Postgres listener or the SQLite poller) tells the hub that an orde
 new event. The hub reads the new rows once per order, keeps the last few in a small
 cache, and wakes the streams of that order, which take the rows from the cache. A
 stream that is behind the cache reads the database itself. The notification is only a
-hint: what a stream sends always comes from the database, in ``seq`` order.
+hint: what a stream sends always comes from the database, in ``seq`` order. The
+streams of the global feed are woken by every notification and read the feed
+themselves.
 """
 
 import asyncio
@@ -118,6 +120,37 @@ class Subscription:
                 return []
 
 
+class FeedWaiters:
+    """The streams of the global feed in this process.
+
+    Every notification of every order wakes them; each then reads the feed itself.
+    They share no cache: their positions differ, and there are few of them (staff).
+    """
+
+    __slots__ = ("changed", "count", "version")
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+        self.count = 0
+        self.version = 0
+
+    def pulse(self) -> None:
+        """Wake every stream of the feed."""
+        self.version += 1
+        self.changed.set()
+        self.changed.clear()
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Return once the version has moved past ``seen``, or after ``timeout``."""
+        if self.version != seen:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self.changed.wait()
+        except TimeoutError:
+            return
+
+
 class Hub:
     """All topics of the process, fed by one source."""
 
@@ -125,6 +158,7 @@ class Hub:
         self.fetch = fetch
         self.batch_size = batch_size
         self.topics: dict[str, Topic] = {}
+        self.feed = FeedWaiters()
         # The listener or poller feeding this hub; kept here so it is not collected.
         self.source: Any = None
 
@@ -143,12 +177,28 @@ class Hub:
             if not topic.subscribers and self.topics.get(key) is topic:
                 del self.topics[key]
 
+    @contextmanager
+    def subscribe_feed(self) -> Iterator[FeedWaiters]:
+        """Be woken by every order's events for the duration of the ``with`` block."""
+        self.feed.count += 1
+        try:
+            yield self.feed
+        finally:
+            self.feed.count -= 1
+
     def subscriber_count(self) -> int:
-        """Return how many streams of this process are following an order."""
-        return sum(len(topic.subscribers) for topic in self.topics.values())
+        """Return how many streams of this process follow an order or the feed."""
+        orders = sum(len(topic.subscribers) for topic in self.topics.values())
+        return orders + self.feed.count
+
+    def has_subscribers(self) -> bool:
+        """Return whether any stream of this process waits for new events."""
+        return bool(self.topics) or self.feed.count > 0
 
     def notify(self, key: str, seq: int) -> None:
         """Note that the order ``key`` has committed event ``seq``; read it once."""
+        if self.feed.count:
+            self.feed.pulse()
         topic = self.topics.get(key)
         if topic is None or seq <= topic.newest:
             return
@@ -165,6 +215,7 @@ class Hub:
             for subscription in topic.subscribers:
                 subscription.must_read = True
             topic.pulse()
+        self.feed.pulse()
 
     async def _refresh(self, topic: Topic, after: int) -> None:
         """Read the order's new rows once for all its streams, until caught up."""

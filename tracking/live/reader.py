@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connections
-from django.db.models import Max, Min
+from django.db.models import BooleanField, ExpressionWrapper, Max, Min, Q, QuerySet
 
 from tracking import conf, wire
+from tracking.feed import START, FeedPosition, VisibleHorizon
 from tracking.models import OrderEvent
 from tracking.ordermodel import get_order_model
 
@@ -130,3 +131,94 @@ def newest_event_id() -> int:
     """Return the highest event row id, where the SQLite poller starts."""
     found = OrderEvent.objects.using(conf.get("DATABASE")).aggregate(top=Max("id"))
     return int(found["top"] or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """An event of the global feed: where it is, what it says, and its bytes."""
+
+    position: FeedPosition
+    order: str
+    order_pk: Any
+    seq: int
+    kind: str
+    data: dict[str, Any]
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FeedBatch:
+    """The feed's next final events, and whether committed ones wait behind them.
+
+    ``held_back`` means rows after these are visible but not final yet: an older
+    transaction is still open, and no notification may come when it ends.
+    """
+
+    events: list[FeedEvent]
+    held_back: bool
+
+
+FEED_FIELDS = ("feed_xid", "id", "order__reference", "order_id", "seq", "kind", "data")
+
+
+def feed_after(position: FeedPosition, limit: int) -> FeedBatch:
+    """Return up to ``limit`` final feed events after ``position``, in feed order.
+
+    Rows are read past the horizon too, in the same statement (one snapshot), only to
+    tell whether some wait behind it; those are never handed out.
+    """
+    final = ExpressionWrapper(
+        Q(feed_xid__lt=VisibleHorizon()), output_field=BooleanField()
+    )
+    after = Q(feed_xid__gt=position.xid) | Q(feed_xid=position.xid, id__gt=position.id)
+    rows = list(
+        _feed_rows()
+        .filter(after, feed_xid__gte=position.xid)
+        .annotate(final=final)
+        .order_by("feed_xid", "id")
+        .values_list(*FEED_FIELDS, "final")[: limit + 1]
+    )
+    ready = [row[:-1] for row in rows if row[-1]][:limit]
+    held_back = any(not row[-1] for row in rows)
+    return FeedBatch([_feed_event(*row) for row in ready], held_back)
+
+
+def feed_end() -> FeedPosition:
+    """Return the position of the newest final event: no feed id is past it."""
+    newest = (
+        _feed_rows()
+        .filter(feed_xid__lt=VisibleHorizon())
+        .order_by("-feed_xid", "-id")
+        .values_list("feed_xid", "id")
+        .first()
+    )
+    return FeedPosition(*newest) if newest else START
+
+
+def feed_tail(limit: int) -> list[FeedEvent]:
+    """Return the ``limit`` newest final feed events, newest first.
+
+    The first one's position is the end of the feed, read in the same statement: a
+    page that shows these and then follows the feed from there misses nothing.
+    """
+    rows = (
+        _feed_rows()
+        .filter(feed_xid__lt=VisibleHorizon())
+        .order_by("-feed_xid", "-id")
+        .values_list(*FEED_FIELDS)[:limit]
+    )
+    return [_feed_event(*row) for row in rows]
+
+
+def _feed_rows() -> "QuerySet[OrderEvent]":
+    return OrderEvent.objects.using(conf.get("DATABASE"))
+
+
+def _feed_event(
+    xid: int, row_id: int, order: str, order_pk: Any, seq: int, kind: str, data: Any
+) -> FeedEvent:
+    position = FeedPosition(xid, row_id)
+    pk = order_pk if isinstance(order_pk, int) else str(order_pk)
+    body = {"order": order, "order_pk": pk, "seq": seq, "kind": kind, "data": data}
+    frame = wire.message(str(position), wire.encode_data(body))
+    return FeedEvent(position, order, pk, seq, kind, data, frame)

@@ -29,7 +29,7 @@ class SqlitePoller:
         last_id = await self._first_id()
         while True:
             await asyncio.sleep(self._interval)
-            if not self._hub.topics:
+            if not self._hub.has_subscribers():
                 continue
             try:
                 changes, last_id = await reader.run(reader.changes_since, last_id)

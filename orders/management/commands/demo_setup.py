@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from orders.models import Order
 from tracking.access import make_token
-from tracking.links import stream_path, stream_url
+from tracking.links import page_url, stream_path, stream_url
 from tracking.recording import record_event
 
 DEMO_USER = "demo"
@@ -31,6 +31,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Admin: {base}{admin_path}")
         self.stdout.write(f"Stream: {base}{stream_path(order)}")
         self.stdout.write(f"Tracking link: {stream_url(order, base, 24 * 3600)}")
+        self.stdout.write(f"Tracking page: {page_url(order, base, 24 * 3600)}")
+        self.stdout.write(f"Staff board: {base}{reverse('tracking:board')}")
         header = f"Authorization: Bearer {token}"
         self.stdout.write(f"Follow: curl -N -H '{header}' {base}{stream_path(order)}")
         self.stdout.write(
