@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from tracking import metrics, wire
 from tracking.asgi import prepared_by_handler
@@ -73,9 +73,15 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                 if remaining <= 0:
                     why = plan.deadline_reason
                     return
-                events = await subscription.next_events(
-                    position, min(plan.heartbeat, remaining)
-                )
+                try:
+                    events = await subscription.next_events(
+                        position, min(plan.heartbeat, remaining)
+                    )
+                except DatabaseError:
+                    # End cleanly, not with a traceback per stream: the client
+                    # resumes from its position, and the reader logs the outage.
+                    why = "the database could not be read"
+                    return
                 if not events:
                     yield wire.comment()
                     continue

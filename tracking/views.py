@@ -1,6 +1,7 @@
 """The stream view: check the request, authorise it, then hand over to the stream."""
 
 import logging
+import math
 import re
 import time
 
@@ -64,6 +65,8 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
         return _refusal(400, str(exc))
     except AccessDenied as denied:
         return _denial(denied)
+    except DatabaseError:
+        return _unavailable()
 
     plan = _plan(state, position, grant)
     if plan.finished_at(position):
@@ -180,6 +183,19 @@ def _refusal(status: int, reason: str) -> HttpResponse:
 def _too_many(exc: TooManyStreams) -> HttpResponse:
     response = _refusal(429, str(exc))
     response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _unavailable() -> HttpResponse:
+    """Tell the client to come back when the database cannot be read.
+
+    A 503 rather than a 500 and its traceback: the reader logs the outage once, and
+    clients that retry on 503 (``tracking.client`` does) resume once it is over.
+    """
+    response = _refusal(
+        503, "The order's events cannot be read right now; try again shortly."
+    )
+    response["Retry-After"] = str(math.ceil(conf.get("RETRY_MILLISECONDS") / 1000))
     return response
 
 

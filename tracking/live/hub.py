@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
+from django.db import DatabaseError
+
 from tracking.live.reader import StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -101,8 +103,7 @@ class Subscription:
             seen = topic.version
             read_now = self.must_read
             if read_now:
-                events = await self.hub.fetch(topic.key, position, self.hub.batch_size)
-                self.must_read = len(events) == self.hub.batch_size
+                events = await self._read(position)
                 if events:
                     return events
             cached = topic.cached_after(position)
@@ -118,6 +119,23 @@ class Subscription:
                     await topic.changed.wait()
             except TimeoutError:
                 return []
+
+    async def _read(self, position: int) -> list[StoredEvent]:
+        """Read the database after ``position``; ask for another read if it was full.
+
+        The flag is cleared before the read, not after: a ``wake_all`` that arrives
+        while the read is under way (the listener is back) sets it again, so the
+        events committed while nobody listened are read next.
+        """
+        self.must_read = False
+        try:
+            events = await self.hub.fetch(self.topic.key, position, self.hub.batch_size)
+        except BaseException:
+            self.must_read = True
+            raise
+        if len(events) == self.hub.batch_size:
+            self.must_read = True
+        return events
 
 
 class FeedWaiters:
@@ -229,6 +247,10 @@ class Hub:
                 topic.pulse()
                 if after >= topic.newest:
                     break
+        except DatabaseError as exc:
+            # The reader logs an outage once; the streams, woken below, read for
+            # themselves and end if the database is still out of reach.
+            logger.debug("Reading new events of order %s failed: %s", topic.key, exc)
         except Exception:
             logger.exception("Reading new events of order %s failed.", topic.key)
         finally:

@@ -38,17 +38,26 @@ KEEPALIVE: dict[str, Any] = {
 
 
 def conninfo_from_django(settings: dict[str, Any]) -> str:
-    """Return a libpq connection string for the Django database ``settings``."""
+    """Return a libpq connection string for the Django database ``settings``.
+
+    Like Django's own connections, it takes the ``OPTIONS`` that are libpq parameters
+    (``sslmode``, ``port``, ``sslrootcert``...), overridden by ``NAME``, ``USER``,
+    ``PASSWORD``, ``HOST`` and ``PORT`` where those are set; Django's other options
+    (``pool``, ``isolation_level``...) mean nothing to libpq and are left out.
+    """
+    known = {option.keyword.decode() for option in psycopg.pq.Conninfo.get_defaults()}
     params = {
-        "dbname": settings.get("NAME") or None,
-        "user": settings.get("USER") or None,
-        "password": settings.get("PASSWORD") or None,
-        "host": settings.get("HOST") or None,
-        "port": settings.get("PORT") or None,
+        key: value for key, value in settings.get("OPTIONS", {}).items() if key in known
     }
-    return psycopg.conninfo.make_conninfo(
-        **{key: value for key, value in params.items() if value}
-    )
+    main = {
+        "dbname": settings.get("NAME"),
+        "user": settings.get("USER"),
+        "password": settings.get("PASSWORD"),
+        "host": settings.get("HOST"),
+        "port": settings.get("PORT"),
+    }
+    params.update({key: value for key, value in main.items() if value})
+    return psycopg.conninfo.make_conninfo(**params)
 
 
 class PgListener:

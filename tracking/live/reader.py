@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-db")
+# Whether the last read failed even after reconnecting; only the reader thread
+# reads or writes it.
+_failing = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +61,45 @@ def _with_retry(function: Callable[..., T], args: tuple[Any, ...]) -> T:
     """Call ``function``; if the connection broke, reconnect once and call again.
 
     The thread keeps its connection between reads. After a database restart the first
-    read finds it broken, so it is closed and the read retried on a new one.
+    read finds it broken, so it is closed and the read retried on a new one. Only if
+    that fails too is the database out of reach: that is logged once, when it starts,
+    and once when reads work again, however many reads fail in between.
     """
+    try:
+        result = _call_reconnecting(function, args)
+    except (OperationalError, InterfaceError) as exc:
+        _report_failure(exc)
+        raise
+    _report_success()
+    return result
+
+
+def _call_reconnecting(function: Callable[..., T], args: tuple[Any, ...]) -> T:
     try:
         return function(*args)
     except (OperationalError, InterfaceError) as exc:
-        logger.warning("Reader connection failed (%s); reconnecting once.", exc)
+        logger.debug("Reader connection failed (%s); reconnecting once.", exc)
         connections[conf.get("DATABASE")].close()
         return function(*args)
+
+
+def _report_failure(exc: BaseException) -> None:
+    global _failing
+    if _failing:
+        logger.debug("Database reads still fail: %s", exc)
+        return
+    _failing = True
+    logger.warning(
+        "Database reads fail (%s); streams end and new ones get 503 until they work.",
+        exc,
+    )
+
+
+def _report_success() -> None:
+    global _failing
+    if _failing:
+        _failing = False
+        logger.info("Database reads work again.")
 
 
 def find_order(reference: str) -> OrderState | None:
