@@ -17,6 +17,8 @@ LOGS = ROOT / "var" / "test-logs"
 
 # Short intervals so protocol timeouts can be tested quickly; bounds stay generous.
 TEST_OVERRIDES = {"HEARTBEAT_SECONDS": 0.5, "POLL_SECONDS": 0.05}
+# uvicorn's --timeout-graceful-shutdown: how long open streams may delay an exit.
+GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
 def free_port() -> int:
@@ -64,17 +66,21 @@ class Server:
             "TRACKING_OVERRIDES": json.dumps(self.overrides),
             "PYTHONPATH": str(ROOT),
         }
-        command = [
-            sys.executable, "-m", "uvicorn", self.app,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--timeout-graceful-shutdown", "2", "--no-proxy-headers",
-        ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         self._wait_ready(timeout)
         return self
+
+    def command(self) -> list[str]:
+        """The command line that serves the app; other servers override it."""
+        return [
+            sys.executable, "-m", "uvicorn", self.app,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS),
+            "--no-proxy-headers",
+        ]  # fmt: skip
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
