@@ -126,12 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.servers:
         server = make_server(name, args)
         servers[name] = server
-        results[name] = run_server(server, args, stamp)
+        results[name] = run_server(server, args, stamp, results)
 
     names = list(servers)
     print(report.table(results, names))
     print("\n".join(report.notes(results, names)))
     _save(results, args, stamp)
+    logger.info("Raw figures and server logs in %s.", RESULTS_DIR)
     if not args.no_write:
         report.write(
             args.output,
@@ -145,8 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_server(server: Server, args: argparse.Namespace, stamp: str) -> list[Figure]:
-    """Prepare one server, run each scenario on a fresh process, clean up."""
+def run_server(
+    server: Server,
+    args: argparse.Namespace,
+    stamp: str,
+    results: dict[str, list[Figure]],
+) -> list[Figure]:
+    """Prepare one server, run each scenario on a fresh process, clean up.
+
+    The results so far are saved after every scenario, so a long run that is
+    interrupted still leaves its figures in ``bench/results/``.
+    """
     if server.name.startswith("tracking") and tracking.available():
         return [Figure("server", None, note=f"not run: {tracking.available()}")]
     logger.info("Preparing %s.", server.name)
@@ -159,6 +169,7 @@ def run_server(server: Server, args: argparse.Namespace, stamp: str) -> list[Fig
     try:
         for scenario in args.scenarios:
             figures += run_scenario(server, scenario, args, stamp)
+            _save({**results, server.name: figures}, args, stamp)
     finally:
         server.cleanup()
     return figures
@@ -237,4 +248,4 @@ def _save(
         "results": {name: as_dict(figs) for name, figs in results.items()},
     }
     path.write_text(json.dumps(payload, indent=1))
-    logger.info("Raw figures in %s.", path)
+    logger.debug("Raw figures in %s.", path)

@@ -166,7 +166,10 @@ class Worker:
             async with asyncio.timeout_at(_loop_deadline(deadline)):
                 await protocol.ready
         except TimeoutError:
-            state.error = state.error or "timeout"
+            # Give up for good: a request left pending would still cost the server.
+            state.error = state.error or "no response head in time"
+            protocol.close()
+            self.live.pop(state.cid, None)
         except OSError as exc:
             state.error = type(exc).__name__
 

@@ -29,10 +29,15 @@ def run(ctx: Context) -> list[Figure]:
     figures = [Figure("idle: OS threads with no stream", base.threads)]
     opened = 0
     for level in levels:
+        started = time.time()
         report = open_streams(ctx, subs[opened:level], start=opened)
+        took = report.last_ready - started if report.ok else None
         opened = level
         time.sleep(SETTLE_SECONDS)
         figures += _measure(ctx, level, base.rss_kb, stream_failures(report))
+        figures.append(
+            Figure(f"idle: seconds to open streams up to {level}", took, "s")
+        )
     ctx.client.forget()
     return figures
 

@@ -13,6 +13,7 @@ from bench.scenarios.common import (
     Figure,
     client_cpu,
     open_streams,
+    open_timeout,
     publish_timed,
     stream_failures,
 )
@@ -75,7 +76,9 @@ def _storm(
     ctx.client.mark_cpu()
     start = time.time()
     feeder.start()
-    report = ctx.client.resume(concurrency=ctx.storm_concurrency, timeout=60.0)
+    report = ctx.client.resume(
+        concurrency=ctx.storm_concurrency, timeout=open_timeout(count)
+    )
     time.sleep(1.0)
     stop.set()
     feeder.join()

@@ -1,0 +1,1 @@
+"""The servers under test: our own (``tracking``) and the peers (``peers``)."""
