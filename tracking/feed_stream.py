@@ -60,14 +60,9 @@ async def feed_events(request: HttpRequest) -> HttpResponse:
 
     Answers 403 to anyone else: the feed's existence is no secret, unlike an order's.
     """
-    if not isinstance(request, ASGIRequest):
-        return _refusal(
-            500, "This server cannot stream events: it is not running ASGI."
-        )
-    if request.method not in ("GET", "HEAD"):
-        response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
-        response["Allow"] = "GET, HEAD"
-        return response
+    refusal = _check_method(request)
+    if refusal is not None:
+        return refusal
     try:
         position = parse_feed_position(request)
     except BadPosition as exc:
@@ -77,6 +72,25 @@ async def feed_events(request: HttpRequest) -> HttpResponse:
         return _refusal(403, FORBIDDEN_REASON)
     if request.method == "HEAD":
         return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+    return await _open(request, user, position)
+
+
+def _check_method(request: HttpRequest) -> HttpResponse | None:
+    if not isinstance(request, ASGIRequest):
+        return _refusal(
+            500, "This server cannot stream events: it is not running ASGI."
+        )
+    if request.method not in ("GET", "HEAD"):
+        response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
+        response["Allow"] = "GET, HEAD"
+        return response
+    return None
+
+
+async def _open(
+    request: HttpRequest, user: Any, position: FeedPosition
+) -> HttpResponse:
+    """Start the stream, within the user's and the address's stream limits."""
     try:
         end = await reader.run(reader.feed_end)
     except DatabaseError:

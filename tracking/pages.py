@@ -86,7 +86,10 @@ async def staff_board(request: HttpRequest) -> HttpResponse:
         "admin_url": admin_url,
         "size": BOARD_SIZE,
     }
-    return HttpResponse(render_to_string("tracking/board.html", context))
+    response = HttpResponse(render_to_string("tracking/board.html", context))
+    # Every order's events: no shared cache may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _board_row(event: FeedEvent, labels: dict[str, str], admin_url: str) -> Any:

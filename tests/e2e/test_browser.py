@@ -166,6 +166,36 @@ def test_a_final_event_ends_the_stream_and_shows_the_final_state(
     assert server.health()["streams"] == 0, "a finished page opened a stream"
 
 
+def test_events_of_kinds_the_page_does_not_listen_for_still_appear(
+    server, make_order, phone
+):
+    """EventSource only hands over the types it listens for: an event of a new kind
+    leaves a gap, or ends the stream unseen; the page then re-reads itself."""
+    order = shop_order(make_order)
+    page = phone.new_page()
+    page.goto(page_url(order, server.base_url, 600))
+    page.wait_for_selector(f"{CONNECTION}[data-state=live]", timeout=SECONDS)
+
+    manage(server.database_url, "record_event", order.reference, "customs_cleared")
+    manage(server.database_url, "record_event", order.reference, "note")
+    page.wait_for_selector(f"{EVENTS}[data-seq='6']", timeout=SECONDS)
+    page.wait_for_selector(f"{CONNECTION}[data-state=live]", timeout=SECONDS)
+    assert shown_seqs(page) == [6, 5, 4, 3, 2, 1]
+    assert "Customs cleared" in page.inner_text("[data-tracking-events]")
+
+    manage(
+        server.database_url,
+        "record_event",
+        order.reference,
+        "handed_over",
+        "--status",
+        "delivered",
+    )
+    page.wait_for_selector(f"{CONNECTION}[data-state=finished]", timeout=SECONDS)
+    assert shown_seqs(page) == [7, 6, 5, 4, 3, 2, 1]
+    assert page.inner_text("[data-tracking-current]") == "Delivered"
+
+
 def test_the_history_is_there_without_javascript(server, make_order, tmp_path):
     order = shop_order(make_order)
 
@@ -229,6 +259,9 @@ def test_the_staff_board_shows_every_orders_events_in_order(
         assert link == f"/admin/orders/order/{orders[2].pk}/change/"
 
         page.select_option("#tracking-status", "paid")
+        page.focus("#tracking-status")
+        page.keyboard.press("Tab")  # to the Filter button: no mouse needed
+        page.keyboard.press("Enter")
         page.wait_for_url("**/tracking/board?status=paid", timeout=SECONDS)
         page.wait_for_selector(f"{CONNECTION}[data-state=live]", timeout=SECONDS)
         manage(server.database_url, "record_event", orders[0].reference, "note")

@@ -32,10 +32,6 @@
     root.querySelectorAll("time[datetime]").forEach(function (node) {
       node.textContent = timeFormat.format(new Date(node.dateTime));
     });
-    var filter = root.querySelector("[data-tracking-filter]");
-    filter.querySelector("select").addEventListener("change", function () {
-      filter.submit();
-    });
     connect(state);
   }
 

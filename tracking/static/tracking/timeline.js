@@ -8,6 +8,7 @@
 (function () {
   "use strict";
 
+  // A resync that does not lead to an open stream is not retried sooner than this.
   var RESYNC_PAUSE_MS = 30000;
   var timeFormat = new Intl.DateTimeFormat(undefined, {
     dateStyle: "medium",
@@ -43,6 +44,7 @@
     var source = new EventSource(url.toString());
     state.source = source;
     source.onopen = function () {
+      state.lastResync = 0; // Connected again: a later resync is no loop.
       show(state, "live", "Live: updates appear here as they happen.");
     };
     source.onerror = function () {
