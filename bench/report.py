@@ -109,20 +109,28 @@ METHOD = """\
   worker processes, parsing only the status line, chunked framing and the `id:` and
   `data:` fields. Its busiest worker's CPU use (from `getrusage`) is reported per
   scenario; near 100 % the client, not the server, was the limit.
-- Memory is `VmRSS` of the server process and its children growth over the idle,
-  warmed-up server, divided by the streams actually open; threads are the `Threads`
-  of the same processes.
-- Latency runs from the harness's `time.time()` right after the event was committed
-  (our server: `record_event` returned; peers: their publish request was answered)
-  to `time.time()` in the load client when the bytes arrived. The peers deliver
-  while their publish request is still being answered, so their figures can be
-  negative.
+- Memory is the growth of `VmRSS` of the server process and its children over the
+  idle, warmed-up server, divided by the streams actually open; threads are the
+  `Threads` of the same processes. Streams are opened 400 at a time; a stream
+  without a response head after `max(60 s, n / 25 per s)` is given up and closed.
+- Latency runs from the commit to `time.time()` in the load client when the bytes
+  arrived, on the same machine's clock. For our server the commit time is the
+  writer process's `time.time()` right after `record_event` returned. The peers
+  publish through `POST /publish/<key>` and answer with their own `time.time()`
+  taken right after the event was stored and handed to their fan-out (for
+  django-eventstream, after `send_event` returned): when the answer reaches the
+  harness is later still, by a trip that at high fan-out waits behind the
+  deliveries themselves.
 - Fan-out publishes each event only after the previous one reached every subscriber.
 - Throughput: four writer threads publish as fast as the server confirms, for five
   seconds, each event to a random order with one subscriber.
-- Storm: clients (ten per order) see one event, all disconnect, one more event per
-  order is published, then all reconnect at once with `Last-Event-ID` while events
-  keep being published. "All back" is when the last one got its response head.
+- Storm: clients (ten per order, each with its own token) see one event, all
+  disconnect, one more event per order is published, then all reconnect at once
+  (up to 1,000 connects in flight per client process) with `Last-Event-ID` while
+  50 events a second keep being published. "All back" is when the last one got its
+  response head. Missed: events published to its order after the first one it saw
+  that never arrived; duplicates: events that arrived twice.
+- The machine is shared: other work ran alongside, as the load average shows.
 - Database connections are rows in `pg_stat_activity` for the server's own database,
   which has a connection limit so that a peer cannot exhaust the shared cluster.
 """

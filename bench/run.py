@@ -12,6 +12,7 @@ import json
 import logging
 import resource
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -120,12 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = parse_args(sys.argv[1:] if argv is None else argv)
     _raise_file_limit()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    # Every server is made first: our server's source is fixed once for the run.
+    servers = {name: make_server(name, args) for name in args.servers}
     results: dict[str, list[Figure]] = {}
-    servers: dict[str, Server] = {}
-    for name in args.servers:
-        server = make_server(name, args)
-        servers[name] = server
+    for name, server in servers.items():
         results[name] = run_server(server, args, stamp, results)
 
     names = list(servers)
@@ -214,6 +215,11 @@ def _publish_errors(scenario: str, ctx: Context) -> list[Figure]:
     ]
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit, so servers are stopped and databases dropped."""
+    raise SystemExit(128 + signum)
+
+
 def _raise_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -245,6 +251,7 @@ def _save(
         "scale": args.scale,
         "servers": args.servers,
         "scenarios": args.scenarios,
+        "command": _command(None),
         "results": {name: as_dict(figs) for name, figs in results.items()},
     }
     path.write_text(json.dumps(payload, indent=1))

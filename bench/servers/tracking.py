@@ -52,16 +52,18 @@ def available() -> str:
 def source_tree(source: str) -> tuple[Path, str]:
     """Return the directory to run our server from, and a label for the report.
 
-    ``source`` is ``"HEAD"`` (an export of the last commit) or ``"worktree"``.
+    ``source`` is ``"HEAD"`` or ``"worktree"``. For ``HEAD`` the server's files are
+    exported as of the last commit that changed them, and that commit names the
+    figures: commits that touch only other files (such as ``bench/``) do not.
     """
     if source == "worktree":
         return REPO, "working tree, uncommitted changes included"
-    commit = _git("rev-parse", "--short", "HEAD").strip()
+    commit = _git("log", "-1", "--format=%h", "HEAD", "--", *SERVER_PATHS).strip()
     root = ENVS_DIR / f"tracking-{commit}"
     if not (root / "manage.py").exists():
         root.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "archive", "--format=tar", "HEAD", *SERVER_PATHS],
+            ["git", "archive", "--format=tar", commit, *SERVER_PATHS],
             cwd=REPO,
             capture_output=True,
             check=True,
