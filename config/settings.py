@@ -103,5 +103,8 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"tracking": {"handlers": ["console"], "level": "INFO"}},
+    # Warnings and errors of every library (tracebacks of server errors included)
+    # reach the console; the app's own stream lines too.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"tracking": {"level": "INFO"}},
 }

@@ -73,3 +73,21 @@ def token_headers() -> Any:
         return {"Authorization": f"Bearer {make_token(order, lifetime)}"}
 
     return headers
+
+
+def expired_token(order: Any, seconds_ago: int = 60) -> str:
+    """A genuine token of ``order`` that expired ``seconds_ago``; ``make_token``
+    refuses to make one, so the tests sign it themselves."""
+    import time
+
+    from django.core import signing
+
+    from tracking.access import SALT
+
+    now = time.time_ns() // 1000
+    payload = {
+        "o": order.reference,
+        "i": now - 2 * seconds_ago * 1_000_000,
+        "x": int(now / 1_000_000) - seconds_ago,
+    }
+    return str(signing.dumps(payload, salt=SALT, compress=False))

@@ -46,7 +46,8 @@ def change_url(order: Order) -> str:
 def post_change(client: Client, order: Order, **fields: str) -> Any:
     """Submit the order's change form as the page shows it, with ``fields`` set."""
     page = client.get(change_url(order))
-    data = {"customer": "", "status": order.status, **fields}
+    data = {"customer": "", "status": order.status, "loaded_status": order.status}
+    data.update(fields)
     for inline in page.context["inline_admin_formsets"]:
         management = inline.formset.management_form
         data.update(
@@ -151,3 +152,67 @@ def test_the_revoke_action_revokes_the_chosen_orders_only():
     assert LinkRevocation.objects.filter(order_id=chosen.pk).exists()
     assert refused.status_code == 200  # "No action selected": viewers lack it
     assert not LinkRevocation.objects.filter(order_id=other.pk).exists()
+
+
+def test_a_note_saved_with_the_final_status_is_kept():
+    """Regression: the admin recorded the note after saving a final status, so the
+    note was refused and lost while the page said the save had worked."""
+    order = Order.objects.create()
+    client = staff(VIEW, CHANGE, RECORD)
+
+    response = post_change(
+        client, order, status="delivered", event_kind="note", event_message="Porch"
+    )
+
+    assert response.status_code == 302
+    assert kinds(order) == ["created", "note", "status"]
+    note = OrderEvent.objects.get(order_id=order.pk, kind="note")
+    assert note.data["message"] == "Porch"
+
+
+@pytest.mark.parametrize(
+    "kind", ["note\r\nid: 99", "reset", "message", "Note", "n\u2028x", "a" * 33]
+)
+def test_the_form_refuses_kinds_that_recording_would_refuse(kind):
+    """Regression: the kind field's pattern was not anchored, so the form accepted
+    kinds that record_event then refused after the order had been saved."""
+    order = Order.objects.create()
+    client = staff(VIEW, CHANGE, RECORD)
+
+    response = post_change(client, order, status="paid", event_kind=kind)
+
+    assert response.status_code == 200
+    assert "event_kind" in response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert order.status == "placed"
+    assert kinds(order) == ["created"]
+
+
+def test_a_page_older_than_the_stored_status_cannot_move_it_back():
+    """Regression: a page loaded while the order was paid, saved after it had
+    shipped, moved the order back to paid and announced that to the customer."""
+    order = Order.objects.create()
+    client = staff(VIEW, CHANGE, RECORD)
+    page = client.get(change_url(order))
+    fresh = Order.objects.get(pk=order.pk)
+    fresh.status = "shipped"
+    fresh.save()
+
+    data = {
+        "customer": "",
+        "status": "placed",
+        "event_kind": "note",
+        "loaded_status": page.context["adminform"].form["loaded_status"].value(),
+    }
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update(
+            {management.add_prefix(k): v for k, v in management.initial.items()}
+        )
+    response = client.post(change_url(order), data)
+
+    assert response.status_code == 200
+    assert "while you were editing" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == "shipped"
+    assert kinds(order) == ["created", "status"]

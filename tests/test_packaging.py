@@ -30,3 +30,41 @@ def test_the_wheel_builds_and_holds_what_the_app_needs(tmp_path):
     assert "tracking/client/parser.py" in names
     assert "tracking/management/commands/record_event.py" in names
     assert not any(name.startswith(("orders/", "config/", "tests/")) for name in names)
+
+
+BLOCK_PSYCOPG = """
+import sys
+
+class NoPsycopg:
+    def find_spec(self, name, path=None, target=None):
+        if name == "psycopg" or name.startswith("psycopg."):
+            raise ImportError("psycopg is not installed")
+
+sys.meta_path.insert(0, NoPsycopg())
+import django
+django.setup()
+import tracking.admin, tracking.urls, tracking.views
+from django.core.management import call_command
+call_command("check")
+print("ok")
+"""
+
+
+def test_a_sqlite_shop_needs_no_psycopg(tmp_path):
+    """Regression: tracking.live imported the Postgres listener, and with it psycopg,
+    at load time, so a SQLite site without psycopg could not even import the URLs."""
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_PSYCOPG],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok")

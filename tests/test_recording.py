@@ -269,3 +269,92 @@ def test_the_record_event_command_prints_the_new_id(make_order, alias):
     assert refused.stderr.strip().splitlines() == [
         "CommandError: The order is delivered, which is final: it takes no more events."
     ]
+
+
+def test_saving_a_stale_object_cannot_move_a_finished_order(make_order, alias):
+    """Regression: save() compared the status with the one the object had loaded, so
+    saving an old copy of a delivered order moved it back with no event."""
+    from orders.models import Order
+
+    order = make_order()
+    stale = Order.objects.using(alias).get(pk=order.pk)
+    record_event(order, "delivered", status="delivered")
+
+    stale.customer = None
+    with pytest.raises(OrderFinished):
+        stale.save()
+
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    assert [kind for _, kind in stored(order, alias)] == ["created", "delivered"]
+
+
+def test_the_status_event_says_what_was_stored_before(make_order, alias):
+    """Regression: a stale copy's save recorded the status it had loaded as the
+    previous one, and could write a status without any event."""
+    from orders.models import Order
+
+    order = make_order()
+    stale = Order.objects.using(alias).get(pk=order.pk)
+    order.status = "shipped"
+    order.save()
+
+    stale.status = "packed"
+    stale.save()
+    stale.save()
+
+    last = OrderEvent.objects.using(alias).filter(order=order).latest("seq")
+    assert (last.seq, last.data["status"], last.data["previous"]) == (
+        3,
+        "packed",
+        "shipped",
+    )
+    order.refresh_from_db()
+    assert order.status == "packed"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"m": "\ud800"}, "lone surrogate"),
+        ({"\udfff": 1}, "lone surrogate"),
+        (
+            json.loads("[" * 40 + "]" * 40 and '{"a":' + "[" * 40 + "]" * 40 + "}"),
+            "deeper",
+        ),
+    ],
+)
+def test_unstorable_text_and_deep_nesting_are_refused_cleanly(
+    make_order, data, message
+):
+    """Regression: lone surrogates raised UnicodeEncodeError and deep nesting a
+    RecursionError instead of InvalidEvent."""
+    order = make_order()
+
+    with pytest.raises(InvalidEvent, match=message):
+        record_event(order, "note", data)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tracking_link", "{ref}", "--lifetime", "nan"),
+        ("tracking_link", "{ref}", "--lifetime", "inf"),
+        ("tracking_link", "{ref}", "--lifetime", "1e30"),
+        ("tracking_link", "{ref}", "--lifetime", "0"),
+        ("prune_events", "--older-than", "nan"),
+        ("prune_events", "--older-than", "1e12"),
+        ("prune_events", "--older-than", "-1"),
+    ],
+)
+def test_commands_refuse_unusable_numbers_in_one_line(make_order, alias, args):
+    """Regression: NaN, infinite and huge numbers ended in tracebacks, or in a link
+    valid practically forever."""
+    order = make_order()
+
+    done = run_command(alias, *(arg.format(ref=order.reference) for arg in args))
+
+    assert done.returncode != 0
+    assert done.stderr.startswith("CommandError: ")
+    assert len(done.stderr.strip().splitlines()) == 1

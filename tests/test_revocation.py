@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import database_url
+from tests.conftest import database_url, expired_token
 from tracking.access import (
     AccessDenied,
     check_not_revoked,
@@ -66,7 +66,7 @@ def test_a_valid_token_is_renewed_for_the_same_order(make_order):
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_a_token_that_is_not_valid_cannot_be_renewed(make_order):
     order = make_order()
-    expired = make_token(order, -1)
+    expired = expired_token(order, 1)
     earlier = make_token(order)
     revoke_links(order)
 

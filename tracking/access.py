@@ -41,6 +41,12 @@ def not_found() -> AccessDenied:
     return AccessDenied(404, NOT_FOUND_REASON)
 
 
+# The longest a token may live, and an expiry no token made here can reach (year
+# 5138), which keeps arithmetic on forged-but-signed payloads finite.
+MAX_LIFETIME_SECONDS = 366 * 24 * 3600
+LATEST_EXPIRY = 10**11
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     """Why a request may follow an order, and for how long.
@@ -66,6 +72,11 @@ def make_token(order: Any, lifetime_seconds: float | None = None) -> str:
     """
     if lifetime_seconds is None:
         lifetime_seconds = conf.get("TOKEN_MAX_AGE_SECONDS")
+    if not 0 < lifetime_seconds <= MAX_LIFETIME_SECONDS:
+        raise ValueError(
+            "A token's lifetime must be more than 0 and at most "
+            f"{MAX_LIFETIME_SECONDS} seconds (366 days)."
+        )
     now = time.time_ns() // 1000
     payload = {
         "o": order.reference,
@@ -130,6 +141,8 @@ def check_not_revoked(grant: Grant, revoked_at: int | None) -> None:
 
 def _payload(token: str) -> dict[str, Any]:
     """Return a genuine token's payload; anything else is answered as not found."""
+    if not isinstance(token, str):
+        raise not_found()
     try:
         payload = signing.loads(token, salt=SALT)
     except signing.BadSignature:
@@ -141,6 +154,7 @@ def _payload(token: str) -> dict[str, Any]:
         isinstance(reference, str)
         and isinstance(issued, int)
         and isinstance(expires, int)
+        and 0 < expires < LATEST_EXPIRY
     ):
         raise not_found()
     return payload

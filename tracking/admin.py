@@ -17,11 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from tracking import conf
-from tracking.errors import TrackingError
+from tracking.errors import InvalidEvent
 from tracking.links import stream_url
 from tracking.models import OrderEvent
 from tracking.ordermodel import terminal_statuses
-from tracking.recording import KIND_PATTERN, record_event
+from tracking.recording import check_data, check_kind, record_event
 from tracking.revocation import revoke_links
 
 
@@ -46,27 +46,71 @@ class OrderEventInline(admin.TabularInline):
 
 
 class RecordEventForm(forms.ModelForm):
-    """The order form plus an optional event to record with the save."""
+    """The order form plus an optional event to record with the save.
 
-    event_kind = forms.RegexField(
-        regex=KIND_PATTERN,
+    The form refuses what ``record_event`` would refuse, so a save never half works,
+    and refuses to save over a status that changed since the page was loaded, so two
+    staff members cannot move an order backwards without noticing.
+    """
+
+    event_kind = forms.CharField(
         required=False,
         max_length=32,
         help_text="A short lowercase word such as note or delayed.",
     )
     event_message = forms.CharField(required=False, max_length=500)
+    # The status the page showed, sent back to tell a stale page from a fresh one.
+    loaded_status = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["loaded_status"].initial = getattr(self.instance, "status", "")
+
+    def clean_event_kind(self) -> str:
+        kind: str = self.cleaned_data.get("event_kind", "")
+        if kind:
+            _validate(check_kind, kind)
+        return kind
+
+    def clean_event_message(self) -> str:
+        message: str = self.cleaned_data.get("event_message", "")
+        if message:
+            _validate(check_data, {"message": message})
+        return message
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean()
-        stored = self.initial.get("status")
-        final = stored in terminal_statuses(type(self.instance))
-        if self.instance.pk and final and self.has_changed():
+        if self.instance.pk:
+            self._check_stored_status()
+        wants_message = cleaned.get("event_message") and not cleaned.get("event_kind")
+        if wants_message and "event_kind" not in self.errors:
+            self.add_error("event_kind", "Give the event a kind to record the message.")
+        return cleaned
+
+    def _check_stored_status(self) -> None:
+        model = type(self.instance)
+        stored = (
+            model._base_manager.filter(pk=self.instance.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        loaded = self.cleaned_data.get("loaded_status") or stored
+        if stored != loaded:
+            raise forms.ValidationError(
+                f"The order became {stored} while you were editing it; reload the "
+                "page and make your change again."
+            )
+        if stored in terminal_statuses(model) and self.has_changed():
             raise forms.ValidationError(
                 f"This order is {stored}, which is final: it cannot change."
             )
-        if cleaned.get("event_message") and not cleaned.get("event_kind"):
-            self.add_error("event_kind", "Give the event a kind to record the message.")
-        return cleaned
+
+
+def _validate(check: Any, value: Any) -> None:
+    try:
+        check(value)
+    except InvalidEvent as exc:
+        raise forms.ValidationError(str(exc)) from exc
 
 
 class TrackedOrderAdmin(admin.ModelAdmin):
@@ -119,21 +163,24 @@ class TrackedOrderAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
-        fields = [f for f in fields if f not in ("event_kind", "event_message")]
-        if obj is not None and request.user.has_perm("tracking.add_orderevent"):
+        extra = ("event_kind", "event_message", "loaded_status")
+        fields = [f for f in fields if f not in extra]
+        if obj is None:
+            return fields
+        if request.user.has_perm("tracking.add_orderevent"):
             fields += ["event_kind", "event_message"]
-        return fields
+        return [*fields, "loaded_status"]
 
     def save_model(
         self, request: HttpRequest, obj: Any, form: Any, change: bool
     ) -> None:
-        """Save the order, then record the free event, in the admin's transaction."""
-        super().save_model(request, obj, form, change)
+        """Record the free event, then save the order, in the admin's transaction.
+
+        The event goes first: when the same save finishes the order, a note recorded
+        after it would be refused.
+        """
         kind = form.cleaned_data.get("event_kind")
-        if not kind or not request.user.has_perm("tracking.add_orderevent"):
-            return
-        message = form.cleaned_data.get("event_message") or ""
-        try:
+        if kind and request.user.has_perm("tracking.add_orderevent"):
+            message = form.cleaned_data.get("event_message") or ""
             record_event(obj, kind, {"message": message} if message else {})
-        except TrackingError as exc:
-            messages.error(request, str(exc))
+        super().save_model(request, obj, form, change)

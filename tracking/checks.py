@@ -65,13 +65,14 @@ def _limit_errors() -> list[CheckMessage]:
                     id="tracking.E010",
                 )
             )
-    if not _is_positive_int(conf.get("MAX_HEADER_BYTES")):
-        errors.append(
-            Error(
-                "TRACKING['MAX_HEADER_BYTES'] must be a positive whole number.",
-                id="tracking.E010",
+    for name in ("MAX_HEADER_BYTES", "LIMIT_RETRY_AFTER_SECONDS"):
+        if not _is_positive_int(conf.get(name)):
+            errors.append(
+                Error(
+                    f"TRACKING[{name!r}] must be a positive whole number.",
+                    id="tracking.E010",
+                )
             )
-        )
     return errors
 
 

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_STREAMS_PER_USER": 20,
     "MAX_STREAMS_PER_TOKEN": 10,
     "MAX_STREAMS_PER_ADDRESS": None,
+    # The Retry-After of a 429. Streams last minutes to hours, so a slot rarely frees
+    # within seconds; but a client's own half-open connections hold slots too, and it
+    # gets back in once the server notices them.
+    "LIMIT_RETRY_AFTER_SECONDS": 30,
     # Addresses or networks of the proxies in front of the server. Only when the
     # connection comes from one of them is X-Forwarded-For read for the client address.
     "TRUSTED_PROXIES": [],

@@ -24,10 +24,6 @@ from tracking.errors import TrackingError
 
 logger = logging.getLogger(__name__)
 
-# Streams last minutes to hours, so a slot rarely frees within seconds; a client that
-# was refused waits this long before it tries again.
-RETRY_AFTER_SECONDS = 30
-
 Key = tuple[str, str]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,7 +42,10 @@ HOLDERS = {
 class TooManyStreams(TrackingError):
     """The holder already has as many streams open as its limit allows."""
 
-    retry_after = RETRY_AFTER_SECONDS
+    @property
+    def retry_after(self) -> int:
+        """Seconds the client should wait before it tries again."""
+        return int(conf.get("LIMIT_RETRY_AFTER_SECONDS"))
 
 
 class Lease:
@@ -82,7 +81,7 @@ class Limiter:
                 raise TooManyStreams(
                     f"Too many streams are open for {HOLDERS[key[0]]}: at most "
                     f"{limit} at once. Close one, or try again in "
-                    f"{RETRY_AFTER_SECONDS} seconds."
+                    f"{conf.get('LIMIT_RETRY_AFTER_SECONDS')} seconds."
                 )
         self.open.update(keys)
         return Lease(self, keys)

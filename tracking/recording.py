@@ -27,6 +27,8 @@ NOTIFY_CHANNEL = "tracking_order_events"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESERVED_KINDS = frozenset({"reset", "message"})
 RESERVED_KEYS = ("status", "at")
+MAX_DEPTH = 32
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def record_event(
@@ -67,18 +69,27 @@ async def arecord_event(
     return await sync_to_async(record_event)(order, kind, data, status=status)
 
 
-def record_status_change(order: models.Model, previous: str | None) -> OrderEvent:
-    """Record the ``status`` event of an order whose ``status`` is being saved.
+def record_status_change(order: models.Model) -> OrderEvent | None:
+    """Record the ``status`` event of an order whose ``save()`` is running, if its
+    status differs from the stored one; return the event, or None.
 
-    The order model's ``save()`` calls this inside its transaction, before writing the
-    row, so the change and its event commit together or not at all.
+    It compares with the row as stored, under the row lock, not with what the object
+    loaded: saving a stale object must neither skip an event nor move a finished
+    order. Runs inside the save's transaction, so the change and its event commit
+    together or not at all.
     """
     status = str(order.status)
-    check_status(type(order), status)
     db = _database(order)
     with transaction.atomic(using=db):
-        lock_order(order, db)
-        return _append(order, "status", {"previous": previous}, status, db)
+        stored = lock_order(order, db, allow_finished=True)
+        if status == stored:
+            return None
+        if stored in terminal_statuses(type(order)):
+            raise OrderFinished(
+                f"The order is {stored}, which is final: its status cannot change."
+            )
+        check_status(type(order), status)
+        return _append(order, "status", {"previous": stored}, status, db)
 
 
 def record_creation(order: models.Model) -> OrderEvent:
@@ -110,29 +121,44 @@ def check_data(data: object) -> dict[str, Any]:
         raise InvalidEvent(
             f"Event data may not set {', '.join(taken)}: the app fills them in."
         )
+    _check_values(data, depth=1)
     try:
         encoded = json.dumps(data, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"Event data cannot be encoded as JSON: {exc}.") from exc
-    if _has_nul(data):
-        raise InvalidEvent(
-            "Event data may not contain the NUL character (U+0000): Postgres cannot "
-            "store it in JSON."
-        )
     limit = conf.get("MAX_DATA_BYTES")
     if len(encoded.encode()) > limit:
         raise InvalidEvent(f"Event data is larger than the limit of {limit} bytes.")
     return data
 
 
-def _has_nul(value: object) -> bool:
+def _check_values(value: object, depth: int) -> None:
+    """Refuse text that cannot be stored, and nesting that cannot be walked safely."""
+    if depth > MAX_DEPTH:
+        raise InvalidEvent(f"Event data is nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
-    return False
+        _check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                _check_text(key)
+            _check_values(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_values(item, depth + 1)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidEvent(
+            "Event data may not contain the NUL character (U+0000): Postgres cannot "
+            "store it in JSON."
+        )
+    if SURROGATE.search(text):
+        raise InvalidEvent(
+            "Event data contains a lone surrogate (U+D800 to U+DFFF), which is not "
+            "valid Unicode text."
+        )
 
 
 def check_status(model: type[models.Model], status: object) -> None:
@@ -179,7 +205,6 @@ def _set_status(order: models.Model, status: str, db: str) -> None:
             setattr(order, field.attname, now)
     type(order)._base_manager.using(db).filter(pk=order.pk).update(**changes)
     order.status = status
-    order._tracking_saved_status = status
 
 
 def _append(

@@ -116,6 +116,8 @@ def _reset(plan: StreamPlan) -> bytes:
             f"Event {plan.position} does not exist; the newest is {state.last_seq}."
         )
     else:
-        reason = f"Events up to {state.first_seq - 1} were removed by retention."
+        reason = (
+            f"Events up to {state.first_seq - 1} were removed (retention or erasure)."
+        )
     data = {"reason": reason, "status": state.status, "last_id": state.last_seq}
     return wire.event(0, "reset", json.dumps(data, separators=(",", ":")))

@@ -70,7 +70,7 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
 
     plan = _plan(state, position, grant)
     if plan.finished_at(position):
-        return HttpResponse(status=204)
+        return _no_content()
     if request.method == "HEAD":
         return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
     address = ("address", limits.client_address(request))
@@ -167,6 +167,13 @@ def _header_bytes(request: HttpRequest) -> int:
     refuse them first, and this keeps the view from working on them if none does.
     """
     return sum(len(name) + len(value) + 4 for name, value in request.headers.items())
+
+
+def _no_content() -> HttpResponse:
+    """Say the stream is over: 204 tells EventSource and our client to stop."""
+    response = HttpResponse(status=204)
+    del response["Content-Type"]
+    return response
 
 
 def _with_stream_headers(response: HttpResponse) -> HttpResponse:

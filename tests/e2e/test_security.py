@@ -24,7 +24,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from tests.conftest import ALIASES, BACKENDS, database_url
+from tests.conftest import ALIASES, BACKENDS, database_url, expired_token
 from tests.e2e.servers import Server
 from tests.e2e.streams import Recorder, read_all, wait_until
 from tracking.access import NOT_FOUND_REASON, SALT, make_token, renew_token
@@ -236,14 +236,14 @@ CASES = [
         "an expired token",
         401,
         "expired",
-        lambda c: get(events_path(c.order), bearer(make_token(c.order, -60))),
+        lambda c: get(events_path(c.order), bearer(expired_token(c.order))),
         BEARER,
     ),
     Case(
         "an expired token in the query",
         401,
         "expired",
-        lambda c: get(events_path(c.order), params={"token": make_token(c.order, -60)}),
+        lambda c: get(events_path(c.order), params={"token": expired_token(c.order)}),
         BEARER,
     ),
     Case("a revoked token", 401, "revoked", revoked, BEARER),
@@ -587,7 +587,7 @@ def test_only_streams_are_opened_to_other_origins(guarded):
 
 def test_tokens_never_reach_the_server_log(guarded, make_order, bystander):
     valid = make_token(bystander)
-    tokens = [valid, make_token(bystander, -60), forged(make_token(bystander))]
+    tokens = [valid, expired_token(bystander), forged(make_token(bystander))]
     url = guarded.url(events_path(bystander))
     before = guarded.log().count("=[redacted]")
 

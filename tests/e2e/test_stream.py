@@ -194,6 +194,7 @@ def test_a_finished_order_fully_seen_gets_204(server, make_order, token_headers)
         response = httpx.get(url, headers=headers)
         assert response.status_code == 204
         assert response.content == b""
+        assert "content-type" not in response.headers
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,6 @@ from .errors import (
     StreamGone,
     StreamNotFound,
     StreamRejected,
-    TooManyStreams,
     TrackingClientError,
     Unauthorized,
     UnsendableEventId,
@@ -46,9 +45,12 @@ EVENT_STREAM = "text/event-stream"
 DEFAULT_READ_TIMEOUT = 45.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
-# What a proxy answers while the server behind it restarts. Browsers give up on these;
-# this client waits and tries again, the one place where it departs from them.
-RETRYABLE_STATUSES = frozenset({502, 503, 504})
+# What a proxy answers while the server behind it restarts (502, 503, 504), and what
+# the server answers while this token already holds its most streams (429): often
+# its own half-open connections, which the server only notices minutes later.
+# Browsers give up on these; this client waits (honouring Retry-After) and tries
+# again, the one place where it departs from them.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 REJECTIONS: dict[int, type[StreamRejected]] = {
     400: BadStreamRequest,
@@ -56,7 +58,6 @@ REJECTIONS: dict[int, type[StreamRejected]] = {
     403: Forbidden,
     404: StreamNotFound,
     410: StreamGone,
-    429: TooManyStreams,
 }
 
 # How much of an error answer's body is read for its reason, and shown of it.

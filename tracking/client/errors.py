@@ -89,16 +89,6 @@ class StreamGone(StreamRejected):
     advice = "The stream will not come back; stop following it."
 
 
-class TooManyStreams(StreamRejected):
-    """HTTP 429: the server limits how many streams one token or address may hold.
-
-    Like every refusal but 502, 503 and 504, it is not retried by the client: the
-    limit is usually reached because the same order is already followed elsewhere.
-    """
-
-    advice = "Close other streams that use this token, then start the client again."
-
-
 class WrongContentType(TrackingClientError):
     """The server answered 200 but not with ``text/event-stream``.
 

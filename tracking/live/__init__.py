@@ -5,7 +5,6 @@ from django.db import connections
 from tracking import conf
 from tracking.live import reader
 from tracking.live.hub import Hub
-from tracking.live.pg_listener import PgListener, conninfo_from_django
 from tracking.live.sqlite_poller import SqlitePoller
 
 _hub: Hub | None = None
@@ -36,6 +35,9 @@ def _start_source(hub: Hub) -> None:
     alias = conf.get("DATABASE")
     connection = connections[alias]
     if connection.vendor == "postgresql":
+        # Imported here: psycopg is only needed, and only installed, on Postgres.
+        from tracking.live.pg_listener import PgListener, conninfo_from_django
+
         dsn = conf.get("LISTENER_DSN") or conninfo_from_django(connection.settings_dict)
         hub.source = PgListener(hub, dsn)
     else:

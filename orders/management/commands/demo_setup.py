@@ -1,5 +1,7 @@
 """``manage.py demo_setup``: a staff login and an open order, then how to follow it."""
 
+import os
+import shlex
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -35,8 +37,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Staff board: {base}{reverse('tracking:board')}")
         header = f"Authorization: Bearer {token}"
         self.stdout.write(f"Follow: curl -N -H '{header}' {base}{stream_path(order)}")
+        # The other terminal must reach the same database as the server.
+        url = os.environ.get("DATABASE_URL")
+        prefix = f"DATABASE_URL={shlex.quote(url)} " if url else ""
         self.stdout.write(
-            f"Record: python manage.py record_event {order.reference} note "
+            f"Record: {prefix}python manage.py record_event {order.reference} note "
             '--data \'{"message": "Hello"}\''
         )
 

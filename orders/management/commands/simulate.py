@@ -36,12 +36,15 @@ class Command(BaseCommand):
             self.stdout.write(f"{order.reference}: event {event.seq}, now {status}")
 
     def _order(self, reference: str | None) -> Order:
-        orders = Order.objects.exclude(status__in=Order.TERMINAL_STATUSES)
-        order = (
-            orders.filter(reference=reference).first()
-            if reference
-            else orders.order_by("-created_at").first()
-        )
+        if reference:
+            order = Order.objects.filter(reference=reference).first()
+            if order is None:
+                raise CommandError(f"No order has the reference {reference!r}.")
+            if order.status in Order.TERMINAL_STATUSES:
+                raise CommandError(f"The order {reference} is {order.status} already.")
+            return order
+        unfinished = Order.objects.exclude(status__in=Order.TERMINAL_STATUSES)
+        order = unfinished.order_by("-created_at").first()
         if order is None:
             raise CommandError("No unfinished order to simulate; run demo_setup first.")
         return order

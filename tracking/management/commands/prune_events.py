@@ -6,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tracking.retention import cutoff, prune_finished
 
+MAX_DAYS = 36500
+
 
 class Command(BaseCommand):
     help = (
@@ -18,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = options["older_than"]
-        if days < 0:
-            raise CommandError("--older-than must be zero or more days.")
+        if not 0 <= days <= MAX_DAYS:
+            raise CommandError(f"--older-than must be from 0 to {MAX_DAYS} days.")
         deleted = prune_finished(cutoff(days))
         self.stdout.write(f"Deleted {deleted} events.")

@@ -28,7 +28,8 @@ class Command(BaseCommand):
         )
         if order is None:
             raise CommandError(f"No order has the reference {options['reference']!r}.")
-        lifetime = options["lifetime"]
-        if lifetime is not None and lifetime <= 0:
-            raise CommandError("--lifetime must be a positive number of seconds.")
-        self.stdout.write(stream_url(order, options["base_url"], lifetime))
+        try:
+            url = stream_url(order, options["base_url"], options["lifetime"])
+        except ValueError as exc:
+            raise CommandError(f"--lifetime is not usable. {exc}") from exc
+        self.stdout.write(url)
