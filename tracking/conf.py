@@ -24,8 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "SEND_TIMEOUT_SECONDS": 30.0,
     # How often, in seconds, the SQLite poller looks for new rows.
     "POLL_SECONDS": 0.25,
-    # Events read from the database per query while a stream catches up.
-    "BATCH_SIZE": 500,
+    # Events read from the database per query while a stream catches up. A stream
+    # whose client stops reading holds at most one batch in memory.
+    "BATCH_SIZE": 100,
     # The largest JSON encoding of an event's data that is accepted, in bytes.
     "MAX_DATA_BYTES": 16384,
     # Lifetime of a stream token made without an explicit lifetime, in seconds.

@@ -8,7 +8,7 @@ whose ``seq`` follows the last one sent, so nothing is ever sent twice.
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -17,9 +17,12 @@ from django.db import DatabaseError, connections
 from tracking import metrics, wire
 from tracking.asgi import prepared_by_handler
 from tracking.live.hub import Hub
-from tracking.live.reader import OrderState
+from tracking.live.reader import OrderState, StoredEvent
 
 logger = logging.getLogger(__name__)
+
+# The most bytes written to a stream at once (one event may be larger).
+CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +88,12 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                 if not events:
                     yield wire.comment()
                     continue
-                frames, finished = [], False
-                for event in events:
-                    frames.append(event.frame)
-                    position, sent = event.seq, sent + 1
-                    if event.status in plan.terminal:
-                        finished = True
-                        break
-                metrics.EVENTS_SENT.inc(len(frames))
-                yield b"".join(frames)
+                finished = False
+                for chunk in _chunks(events, plan.terminal):
+                    metrics.EVENTS_SENT.inc(len(chunk))
+                    position, sent = chunk[-1].seq, sent + len(chunk)
+                    finished = chunk[-1].status in plan.terminal
+                    yield b"".join(event.frame for event in chunk)
                 if finished:
                     break
             why = "the order is finished"
@@ -106,6 +106,29 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
             time.monotonic() - started,
             why,
         )
+
+
+def _chunks(
+    events: list[StoredEvent], terminal: frozenset[str]
+) -> Iterator[list[StoredEvent]]:
+    """Group events into writes of about ``CHUNK_BYTES``, up to a final status.
+
+    Each write waits for the client to take the previous ones (uvicorn's flow
+    control), so a client that stops reading holds at most one chunk in the server's
+    buffers, not a whole batch.
+    """
+    chunk: list[StoredEvent] = []
+    size = 0
+    for event in events:
+        chunk.append(event)
+        size += len(event.frame)
+        if event.status in terminal:
+            break
+        if size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 def _reset(plan: StreamPlan) -> bytes:

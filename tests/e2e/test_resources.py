@@ -102,3 +102,35 @@ def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(
         assert again.ids() == list(range(1, total + 2))
     finally:
         server.stop()
+
+
+def test_stalled_clients_replaying_a_large_order_hold_little_memory(
+    make_order, token_headers, alias
+):
+    """Regression: a stream wrote a whole batch (500 events, megabytes) in one write,
+    which uvicorn buffered in full for a client that read nothing: 60 stalled
+    connections took the server from about 100 MB to about 1 GB."""
+    server = Server(database_url(alias), name=f"stalled-replay-{alias}").start()
+    try:
+        assert server.process is not None
+        order = make_order()
+        bulk = "x" * 15000
+        for number in range(300):  # 4.5 MB to replay
+            record_event(order, "note", {"n": number, "bulk": bulk})
+        rss_before = proc_status(server.process.pid, "VmRSS")
+
+        stalled = [
+            stalled_client(server.port, events_path(order), token_headers(order))
+            for _ in range(20)
+        ]
+        wait_until(lambda: server.health()["streams"] == 20, 20, "20 streams")
+        time.sleep(2)
+        rss_after = proc_status(server.process.pid, "VmRSS")
+        for sock in stalled:
+            sock.close()
+
+        # One batch (100 events of 15 kB) each at most: 20 x 1.5 MB, not 20 x 4.5 MB.
+        print("RSS", rss_before, rss_after)
+        assert rss_after - rss_before < 45_000, (rss_before, rss_after)  # kB
+    finally:
+        server.stop()
