@@ -129,8 +129,8 @@ def test_stalled_clients_replaying_a_large_order_hold_little_memory(
         for sock in stalled:
             sock.close()
 
-        # One batch (100 events of 15 kB) each at most: 20 x 1.5 MB, not 20 x 4.5 MB.
-        print("RSS", rss_before, rss_after)
-        assert rss_after - rss_before < 45_000, (rss_before, rss_after)  # kB
+        # At most one batch (100 events of 15 kB, about 2 MB with its objects) each,
+        # not the whole replay: measured 40-45 MB here, against 190 MB before.
+        assert rss_after - rss_before < 100_000, (rss_before, rss_after)  # kB
     finally:
         server.stop()
