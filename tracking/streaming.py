@@ -85,6 +85,9 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                     # resumes from its position, and the reader logs the outage.
                     why = "the database could not be read"
                     return
+                if hub.closing:
+                    why = "the server is shutting down"
+                    return
                 if not events:
                     yield wire.comment()
                     continue

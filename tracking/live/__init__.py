@@ -1,10 +1,13 @@
 """How a server process learns of new events: one hub fed by one source."""
 
+import asyncio
+
 from django.db import connections
 
 from tracking import conf
 from tracking.live import reader
 from tracking.live.hub import Hub
+from tracking.live.shutdown import end_streams_on_stop
 from tracking.live.sqlite_poller import SqlitePoller
 
 _hub: Hub | None = None
@@ -24,6 +27,7 @@ def get_hub() -> Hub:
     if _hub is None:
         _hub = Hub(fetch=_fetch, batch_size=conf.get("BATCH_SIZE"))
         _start_source(_hub)
+        end_streams_on_stop(_hub, asyncio.get_running_loop())
     return _hub
 
 

@@ -100,6 +100,8 @@ class Subscription:
         """
         topic = self.topic
         while True:
+            if self.hub.closing:
+                return []
             seen = topic.version
             read_now = self.must_read
             if read_now:
@@ -175,6 +177,8 @@ class Hub:
     def __init__(self, fetch: Fetch, batch_size: int) -> None:
         self.fetch = fetch
         self.batch_size = batch_size
+        # Set when the server is shutting down: every stream ends at once.
+        self.closing = False
         self.topics: dict[str, Topic] = {}
         self.feed = FeedWaiters()
         # The listener or poller feeding this hub; kept here so it is not collected.
@@ -226,6 +230,13 @@ class Hub:
             topic.fetching = asyncio.get_running_loop().create_task(
                 self._refresh(topic, start)
             )
+
+    def close_all(self) -> None:
+        """End every stream now: the server is shutting down, clients resume
+        elsewhere. Streams end on their own, so the server need not cancel them."""
+        self.closing = True
+        for topic in self.topics.values():
+            topic.pulse()
 
     def wake_all(self) -> None:
         """Make every stream re-read the database: notifications may have been lost."""
