@@ -118,7 +118,18 @@ def test_bad_arguments_exit_2(repo_root: Path) -> None:
     assert "must be above zero" in result.stderr
 
 
+def _interruptible() -> None:
+    """Let the child see Ctrl-C even when this run ignores it (``make test &``).
+
+    A process started in the background inherits SIGINT as ignored, and Python then
+    never installs its KeyboardInterrupt handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_quietly(repo_root: Path) -> None:
+    """Regression: under ``make test &`` the child inherited an ignored SIGINT, hung,
+    and its unclosed pipes then failed an unrelated test."""
     script: Script = [Reply(body=b"data: first\n\n", end="hold", hold_s=RUN_TIMEOUT_S)]
     with ScriptedServer(script) as server:
         process = subprocess.Popen(
@@ -128,6 +139,7 @@ def test_ctrl_c_exits_130_quietly(repo_root: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_interruptible,
         )
         try:
             assert process.stdout is not None
@@ -137,7 +149,7 @@ def test_ctrl_c_exits_130_quietly(repo_root: Path) -> None:
         finally:
             if process.poll() is None:
                 process.kill()
-                process.wait(RUN_TIMEOUT_S)
+                process.communicate(timeout=RUN_TIMEOUT_S)
     assert process.returncode == 130
     assert stderr == ""
 
