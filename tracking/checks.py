@@ -65,7 +65,7 @@ def _limit_errors() -> list[CheckMessage]:
                     id="tracking.E010",
                 )
             )
-    for name in ("MAX_HEADER_BYTES", "LIMIT_RETRY_AFTER_SECONDS"):
+    for name in ("MAX_HEADER_BYTES", "LIMIT_RETRY_AFTER_SECONDS", "READ_THREADS"):
         if not _is_positive_int(conf.get(name)):
             errors.append(
                 Error(

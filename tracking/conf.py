@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "SEND_TIMEOUT_SECONDS": 30.0,
     # How often, in seconds, the SQLite poller looks for new rows.
     "POLL_SECONDS": 0.25,
+    # Threads (each with its own database connection) that read for the streams: one
+    # always, the others only while reads queue up, closing their connections after.
+    "READ_THREADS": 4,
     # Events read from the database per query while a stream catches up. A stream
     # whose client stops reading holds at most one batch in memory.
     "BATCH_SIZE": 100,

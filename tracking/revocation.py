@@ -43,7 +43,11 @@ def revoked_until(order_pk: Any, using: str | None = None) -> int | None:
     """
     manager = LinkRevocation.objects.db_manager(using)
     found = manager.filter(order_id=order_pk).values_list("revoked_at", flat=True)
-    revoked_at = found.first()
-    if revoked_at is None:
+    return micros(found.first())
+
+
+def micros(moment: datetime | None) -> int | None:
+    """Return ``moment`` in epoch microseconds, the unit tokens carry, or None."""
+    if moment is None:
         return None
-    return (revoked_at - EPOCH) // timedelta(microseconds=1)
+    return (moment - EPOCH) // timedelta(microseconds=1)

@@ -22,7 +22,6 @@ from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.reader import OrderState
 from tracking.ordermodel import get_order_model, terminal_statuses
-from tracking.revocation import revoked_until
 from tracking.streaming import StreamPlan, event_stream
 
 logger = logging.getLogger(__name__)
@@ -123,8 +122,7 @@ async def authorise(request: HttpRequest, reference: str) -> tuple[Grant, OrderS
     if token is not None:
         grant = access.check_token(token, reference)
         state = await _find(reference)
-        revoked = await reader.run(revoked_until, state.key, conf.get("DATABASE"))
-        access.check_not_revoked(grant, revoked)
+        access.check_not_revoked(grant, state.revoked_until)
         return grant, state
     user = await request.auser()
     if not user.is_authenticated:

@@ -1,34 +1,53 @@
-"""Database reads for the streams, run on one dedicated thread.
+"""Database reads for the streams, run on one dedicated thread and, in a burst, a few
+more.
 
 Streams never read through Django's per-request threads: a waiting stream would keep
 that thread, and its database connection, for hours. Every read of every stream of the
-process goes through one worker thread that owns one connection, so the number of
-connections per process stays the same whatever the number of streams.
+process goes through one worker thread that keeps one connection, so the number of
+connections per process stays the same whatever the number of streams. When reads
+queue up behind it (a reconnect storm after a restart), up to ``READ_THREADS - 1``
+helper threads take the overflow, each with a connection of its own that it closes as
+soon as the burst is over.
 """
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connections
-from django.db.models import BooleanField, ExpressionWrapper, Max, Min, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 
 from tracking import conf, wire
 from tracking.feed import START, FeedPosition, VisibleHorizon
-from tracking.models import OrderEvent
+from tracking.models import LinkRevocation, OrderEvent
 from tracking.ordermodel import get_order_model
+from tracking.revocation import micros
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-db")
-# Whether the last read failed even after reconnecting; only the reader thread
-# reads or writes it.
+# Reads waiting for the main reader thread; past BURST_QUEUE, helpers take the rest.
+_queued = 0
+BURST_QUEUE = 4
+_burst: ThreadPoolExecutor | None = None
+# Whether the last read failed even after reconnecting; the reader threads set it
+# under the lock.
 _failing = False
+_failing_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +68,45 @@ class OrderState:
     status: str
     first_seq: int
     last_seq: int
+    # When the order's links were last revoked, in epoch microseconds, or None.
+    revoked_until: int | None = None
 
 
 async def run(function: Callable[..., T], *args: Any) -> T:
-    """Run ``function(*args)`` on the reader thread and return its result."""
+    """Run ``function(*args)`` on the reader thread, or on a helper in a burst."""
+    global _queued
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor, _with_retry, function, args)
+    if _queued < BURST_QUEUE or conf.get("READ_THREADS") < 2:
+        _queued += 1
+        try:
+            return await loop.run_in_executor(_executor, _with_retry, function, args)
+        finally:
+            _queued -= 1
+    return await loop.run_in_executor(_helpers(), _in_burst, function, args)
+
+
+def _helpers() -> ThreadPoolExecutor:
+    global _burst
+    if _burst is None:
+        _burst = ThreadPoolExecutor(
+            max_workers=conf.get("READ_THREADS") - 1,
+            thread_name_prefix="tracking-db-burst",
+        )
+    return _burst
+
+
+def _in_burst(function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """Read on a helper thread, and give its connection back once no read waits.
+
+    The executor's own queue (a CPython detail, stable for years) is the one count
+    that is exact from this thread: a helper that finds it empty has nothing left to
+    do and closes its connection, so the burst's connections end with the burst.
+    """
+    try:
+        return _with_retry(function, args)
+    finally:
+        if _burst is None or _burst._work_queue.empty():
+            connections[conf.get("DATABASE")].close()
 
 
 def _with_retry(function: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -85,10 +137,11 @@ def _call_reconnecting(function: Callable[..., T], args: tuple[Any, ...]) -> T:
 
 def _report_failure(exc: BaseException) -> None:
     global _failing
-    if _failing:
+    with _failing_lock:
+        first, _failing = not _failing, True
+    if not first:
         logger.debug("Database reads still fail: %s", exc)
         return
-    _failing = True
     logger.warning(
         "Database reads fail (%s); streams end and new ones get 503 until they work.",
         exc,
@@ -97,26 +150,38 @@ def _report_failure(exc: BaseException) -> None:
 
 def _report_success() -> None:
     global _failing
-    if _failing:
-        _failing = False
+    with _failing_lock:
+        recovered, _failing = _failing, False
+    if recovered:
         logger.info("Database reads work again.")
 
 
 def find_order(reference: str) -> OrderState | None:
-    """Return the order with this public reference and its event range, or None."""
+    """Return the order with this public reference, its event range and its last
+    revocation, or None; one query, since every stream connection asks it."""
     db = conf.get("DATABASE")
-    model = get_order_model()
-    order = model._base_manager.using(db).filter(reference=reference).first()
+    events = OrderEvent.objects.using(db).filter(order_id=OuterRef("pk"))
+    revocations = LinkRevocation.objects.using(db).filter(order_id=OuterRef("pk"))
+    order = (
+        get_order_model()
+        ._base_manager.using(db)
+        .filter(reference=reference)
+        .annotate(
+            tracking_first=Subquery(events.order_by("seq").values("seq")[:1]),
+            tracking_last=Subquery(events.order_by("-seq").values("seq")[:1]),
+            tracking_revoked=Subquery(revocations.values("revoked_at")[:1]),
+        )
+        .first()
+    )
     if order is None:
         return None
-    bounds = OrderEvent.objects.using(db).filter(order_id=order.pk)
-    found = bounds.aggregate(first=Min("seq"), last=Max("seq"))
     return OrderState(
         order=order,
         key=str(order.pk),
         status=str(order.status),
-        first_seq=found["first"] or 0,
-        last_seq=found["last"] or 0,
+        first_seq=order.tracking_first or 0,
+        last_seq=order.tracking_last or 0,
+        revoked_until=micros(order.tracking_revoked),
     )
 
 
