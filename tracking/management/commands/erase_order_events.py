@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from tracking.ordermodel import get_order_model
+from tracking.management.commands._orders import order_named
 from tracking.retention import erase_order
 
 
@@ -15,12 +15,6 @@ class Command(BaseCommand):
         parser.add_argument("reference", help="The order's public reference.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        order = (
-            get_order_model()
-            ._base_manager.filter(reference=options["reference"])
-            .first()
-        )
-        if order is None:
-            raise CommandError(f"No order has the reference {options['reference']!r}.")
+        order = order_named(options["reference"])
         deleted = erase_order(order)
         self.stdout.write(f"Deleted {deleted} events.")

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tracking.errors import TrackingError
-from tracking.ordermodel import get_order_model
+from tracking.management.commands._orders import order_named
 from tracking.recording import record_event
 
 
@@ -24,10 +24,7 @@ class Command(BaseCommand):
             data = json.loads(options["data"])
         except json.JSONDecodeError as exc:
             raise CommandError(f"--data is not valid JSON: {exc}.") from exc
-        model = get_order_model()
-        order = model._base_manager.filter(reference=options["reference"]).first()
-        if order is None:
-            raise CommandError(f"No order has the reference {options['reference']!r}.")
+        order = order_named(options["reference"])
         try:
             event = record_event(order, options["kind"], data, status=options["status"])
         except TrackingError as exc:

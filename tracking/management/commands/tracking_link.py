@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tracking.links import stream_url
-from tracking.ordermodel import get_order_model
+from tracking.management.commands._orders import order_named
 
 
 class Command(BaseCommand):
@@ -21,13 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        order = (
-            get_order_model()
-            ._base_manager.filter(reference=options["reference"])
-            .first()
-        )
-        if order is None:
-            raise CommandError(f"No order has the reference {options['reference']!r}.")
+        order = order_named(options["reference"])
         try:
             url = stream_url(order, options["base_url"], options["lifetime"])
         except ValueError as exc:
