@@ -14,12 +14,14 @@ its buffers) forever. Other responses are served exactly as Django serves them.
 import asyncio
 import contextvars
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import django
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
+from django.urls import Resolver404, get_resolver
 
 from tracking import conf, metrics, wire
 
@@ -32,8 +34,28 @@ prepared_by_handler: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+# The sync parts (signal receivers, middleware hooks) of every stream request run on
+# this one thread, instead of a thread started and joined per request: a reconnect
+# storm of thousands of clients then costs no thread at all. They are short and hold
+# the GIL anyway, so running them one after another costs little.
+_STREAM_REQUESTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-req")
+
+
+def stream_view(view: Any) -> Any:
+    """Mark ``view`` as one that answers event streams (see ``TrackingASGIHandler``)."""
+    view.tracking_stream = True
+    return view
+
+
 class TrackingASGIHandler(ASGIHandler):
     """An ``ASGIHandler`` that releases per-request resources before streaming."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _serves_streams(scope["path"]):
+            async with ThreadSensitiveContext(executor=_STREAM_REQUESTS):
+                await self.handle(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     async def send_response(self, response: Any, send: Any) -> None:
         if not _is_event_stream(response):
@@ -57,15 +79,26 @@ def _is_event_stream(response: Any) -> bool:
     return bool(response.streaming) and content_type.startswith(wire.CONTENT_TYPE)
 
 
+def _serves_streams(path: str) -> bool:
+    """Return whether ``path`` goes to a view marked with ``stream_view``."""
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return getattr(match.func, "tracking_stream", False)
+
+
 def _release_request_thread() -> None:
     """Let the request context's idle worker thread exit.
 
     asgiref keeps one executor per thread-sensitive context until the context ends. A
     later thread-sensitive call of this request (``request_finished``) simply gets a
-    new one for a moment.
+    new one for a moment. The shared thread of stream requests stays.
     """
     context = SyncToAsync.thread_sensitive_context.get(None)
     if context is None:
+        return
+    if SyncToAsync.context_to_thread_executor.get(context) is _STREAM_REQUESTS:
         return
     executor = SyncToAsync.context_to_thread_executor.pop(context, None)
     if executor is not None:

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking import conf, limits, metrics, wire
-from tracking.asgi import prepared_by_handler
+from tracking.asgi import prepared_by_handler, stream_view
 from tracking.errors import BadPosition
 from tracking.feed import START, FeedPosition
 from tracking.limits import TooManyStreams
@@ -55,6 +55,7 @@ class FeedPlan:
 
 
 @csrf_exempt
+@stream_view
 async def feed_events(request: HttpRequest) -> HttpResponse:
     """Stream every order's events, in feed order, to signed-in staff.
 

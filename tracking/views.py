@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from tracking import access, conf, limits, metrics, wire
 from tracking.access import AccessDenied, Grant
+from tracking.asgi import stream_view
 from tracking.errors import BadPosition
 from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
@@ -37,6 +38,7 @@ STREAM_HEADERS = {
 
 
 @csrf_exempt
+@stream_view
 async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     """Stream the events of the order ``reference`` as ``text/event-stream``.
 

@@ -31,6 +31,7 @@ from django.db.models import (
 
 from tracking import conf, wire
 from tracking.feed import START, FeedPosition, VisibleHorizon
+from tracking.live.helpers import HelperPool
 from tracking.models import LinkRevocation, OrderEvent
 from tracking.ordermodel import get_order_model
 from tracking.revocation import micros
@@ -43,7 +44,9 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-db")
 # Reads waiting for the main reader thread; past BURST_QUEUE, helpers take the rest.
 _queued = 0
 BURST_QUEUE = 4
-_burst: ThreadPoolExecutor | None = None
+_helpers: HelperPool | None = None
+# How long a helper thread waits for more work before it closes its connection.
+HELPER_IDLE_SECONDS = 2.0
 # Whether the last read failed even after reconnecting; the reader threads set it
 # under the lock.
 _failing = False
@@ -82,31 +85,16 @@ async def run(function: Callable[..., T], *args: Any) -> T:
             return await loop.run_in_executor(_executor, _with_retry, function, args)
         finally:
             _queued -= 1
-    return await loop.run_in_executor(_helpers(), _in_burst, function, args)
+    return await asyncio.wrap_future(_helper_pool().submit(_with_retry, function, args))
 
 
-def _helpers() -> ThreadPoolExecutor:
-    global _burst
-    if _burst is None:
-        _burst = ThreadPoolExecutor(
-            max_workers=conf.get("READ_THREADS") - 1,
-            thread_name_prefix="tracking-db-burst",
+def _helper_pool() -> HelperPool:
+    global _helpers
+    if _helpers is None:
+        _helpers = HelperPool(
+            conf.get("READ_THREADS") - 1, HELPER_IDLE_SECONDS, conf.get("DATABASE")
         )
-    return _burst
-
-
-def _in_burst(function: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """Read on a helper thread, and give its connection back once no read waits.
-
-    The executor's own queue (a CPython detail, stable for years) is the one count
-    that is exact from this thread: a helper that finds it empty has nothing left to
-    do and closes its connection, so the burst's connections end with the burst.
-    """
-    try:
-        return _with_retry(function, args)
-    finally:
-        if _burst is None or _burst._work_queue.empty():
-            connections[conf.get("DATABASE")].close()
+    return _helpers
 
 
 def _with_retry(function: Callable[..., T], args: tuple[Any, ...]) -> T:
