@@ -11,11 +11,13 @@ soon as the burst is over.
 """
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connections
@@ -28,6 +30,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import is_aware, make_aware
 
 from tracking import conf, wire
 from tracking.feed import START, FeedPosition, VisibleHorizon
@@ -147,30 +151,56 @@ def _report_success() -> None:
 def find_order(reference: str) -> OrderState | None:
     """Return the order with this public reference, its event range and its last
     revocation, or None; one query, since every stream connection asks it."""
-    db = conf.get("DATABASE")
-    events = OrderEvent.objects.using(db).filter(order_id=OuterRef("pk"))
-    revocations = LinkRevocation.objects.using(db).filter(order_id=OuterRef("pk"))
-    order = (
-        get_order_model()
-        ._base_manager.using(db)
-        .filter(reference=reference)
-        .annotate(
-            tracking_first=Subquery(events.order_by("seq").values("seq")[:1]),
-            tracking_last=Subquery(events.order_by("-seq").values("seq")[:1]),
-            tracking_revoked=Subquery(revocations.values("revoked_at")[:1]),
-        )
-        .first()
-    )
-    if order is None:
+    model = get_order_model()
+    found = list(model._base_manager.raw(_find_order_sql(), [reference]))
+    if not found:
         return None
+    order = found[0]
     return OrderState(
         order=order,
         key=str(order.pk),
         status=str(order.status),
         first_seq=order.tracking_first or 0,
         last_seq=order.tracking_last or 0,
-        revoked_until=micros(order.tracking_revoked),
+        revoked_until=micros(_aware(order.tracking_revoked)),
     )
+
+
+@functools.cache
+def _find_order_sql() -> str:
+    """Build the SQL of ``find_order`` once: the ORM takes longer to compile this
+    query than the database takes to run it, and a reconnect storm asks it for every
+    client. Its one parameter is the reference, a plain string."""
+    db = conf.get("DATABASE")
+    events = OrderEvent.objects.using(db).filter(order_id=OuterRef("pk"))
+    revocations = LinkRevocation.objects.using(db).filter(order_id=OuterRef("pk"))
+    query = (
+        get_order_model()
+        ._base_manager.using(db)
+        .filter(reference=_REFERENCE)
+        .annotate(
+            tracking_first=Subquery(events.order_by("seq").values("seq")[:1]),
+            tracking_last=Subquery(events.order_by("-seq").values("seq")[:1]),
+            tracking_revoked=Subquery(revocations.values("revoked_at")[:1]),
+        )[:1]
+    )
+    sql, params = query.query.sql_with_params()
+    if params != (_REFERENCE,):
+        raise RuntimeError(f"find_order's query has unexpected parameters {params}.")
+    return str(sql)
+
+
+_REFERENCE = "tracking-reference-placeholder"
+
+
+def _aware(moment: Any) -> datetime | None:
+    """Turn a raw query's timestamp into an aware datetime: SQLite gives text."""
+    if moment is None or isinstance(moment, datetime):
+        return moment
+    parsed = parse_datetime(str(moment))
+    if parsed is None:
+        return None
+    return parsed if is_aware(parsed) else make_aware(parsed, UTC)
 
 
 def events_after(order_key: str, after: int, limit: int) -> list[StoredEvent]:
