@@ -194,10 +194,11 @@ _REFERENCE = "tracking-reference-placeholder"
 
 
 def _aware(moment: Any) -> datetime | None:
-    """Turn a raw query's timestamp into an aware datetime: SQLite gives text."""
-    if moment is None or isinstance(moment, datetime):
-        return moment
-    parsed = parse_datetime(str(moment))
+    """Turn a raw query's timestamp into an aware datetime: SQLite gives naive UTC,
+    as a datetime or as text."""
+    if moment is None:
+        return None
+    parsed = moment if isinstance(moment, datetime) else parse_datetime(str(moment))
     if parsed is None:
         return None
     return parsed if is_aware(parsed) else make_aware(parsed, UTC)
