@@ -81,3 +81,11 @@ def test_a_stream_requested_through_wsgi_gets_a_clear_500():
 
     assert response.status_code == 500
     assert b"not running ASGI" in response.content
+
+
+def test_a_shop_rule_that_cannot_be_imported_is_an_error(settings):
+    settings.TRACKING = {"MAY_FOLLOW": "shop.rules.missing"}
+
+    assert ids(checks.check_access_rule(None)) == ["tracking.E005"]
+    settings.TRACKING = {"MAY_FOLLOW": "tests.rules.couriers_may_follow"}
+    assert checks.check_access_rule(None) == []

@@ -7,12 +7,15 @@ connection and every reconnect is authorised again.
 """
 
 import hashlib
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core import signing
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
 from tracking import conf
 from tracking.errors import TrackingError
@@ -181,4 +184,23 @@ async def check_user(user: Any, order: Any) -> Grant:
     customer_id = getattr(order, f"{customer_field}_id", None)
     if customer_id is not None and customer_id == user.pk:
         return Grant("customer", ("user", str(user.pk)))
+    if await _shop_allows(user, order):
+        return Grant("shop", ("user", str(user.pk)))
     raise not_found()
+
+
+async def _shop_allows(user: Any, order: Any) -> bool:
+    """Ask the shop's own rule, ``TRACKING["MAY_FOLLOW"]``, if it has one.
+
+    It is the dotted path of ``may_follow(user, order) -> bool``, plain or async, for
+    the people a shop lets follow an order beyond staff and the customer (a company
+    account's colleagues, a courier). A plain one runs in a worker thread, so it may
+    use the ORM.
+    """
+    path = conf.get("MAY_FOLLOW")
+    if not path:
+        return False
+    rule = import_string(path)
+    if inspect.iscoroutinefunction(rule):
+        return bool(await rule(user, order))
+    return bool(await sync_to_async(rule)(user, order))

@@ -252,3 +252,26 @@ def _check_listener() -> list[Warning]:
             id="tracking.W003",
         )
     ]
+
+
+@register(Tags.security)
+def check_access_rule(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """Explain a ``MAY_FOLLOW`` rule that cannot be imported or called."""
+    from django.utils.module_loading import import_string
+
+    path = conf.get("MAY_FOLLOW")
+    if path is None:
+        return []
+    try:
+        rule = import_string(path) if isinstance(path, str) else None
+    except ImportError:
+        rule = None
+    if callable(rule):
+        return []
+    return [
+        Error(
+            f"TRACKING['MAY_FOLLOW'] = {path!r} is not an importable callable.",
+            hint="Give the dotted path of may_follow(user, order) -> bool.",
+            id="tracking.E005",
+        )
+    ]

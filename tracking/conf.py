@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_MAX_AGE_SECONDS": 7 * 24 * 3600,
     # The field of the order model that holds the customer (a user) who may follow it.
     "CUSTOMER_FIELD": "customer",
+    # The dotted path of the shop's own rule, may_follow(user, order) -> bool (plain or
+    # async), for signed-in users other than staff and the customer; None for none.
+    "MAY_FOLLOW": None,
     # Serve Prometheus metrics of this process at /tracking/metrics.
     "METRICS": False,
     # The database alias streams read from and the listener follows.
