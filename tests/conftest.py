@@ -39,10 +39,22 @@ def servers(
     django_db_setup: Any, django_db_blocker: Any
 ) -> Iterator[dict[str, Server]]:
     """One long-lived server per backend, shared by the tests that only stream."""
+    yield from servers_per_backend(django_db_blocker, "shared")
+
+
+def servers_per_backend(
+    django_db_blocker: Any, name: str, overrides: dict[str, Any] | None = None
+) -> Iterator[dict[str, Server]]:
+    """Start one server per backend with ``overrides``; stop them when done.
+
+    The body of the fixtures that share servers across a module or the session.
+    """
     with django_db_blocker.unblock():
         started = {
-            name: Server(database_url(ALIASES[name]), name=f"shared-{name}").start()
-            for name in BACKENDS
+            backend: Server(
+                database_url(ALIASES[backend]), overrides, name=f"{name}-{backend}"
+            ).start()
+            for backend in BACKENDS
         }
     yield started
     for server in started.values():

@@ -23,7 +23,7 @@ from typing import Any, Self
 import pytest
 from django.db import connections
 
-from tests.conftest import ALIASES, BACKENDS, database_url
+from tests.conftest import database_url, servers_per_backend
 from tests.e2e.faulty_proxy import Fault, FaultyProxy, planned, random_cuts
 from tests.e2e.servers import ROOT, Server
 from tests.e2e.streams import Recorder, wait_until
@@ -71,16 +71,7 @@ def quick_servers(
     django_db_setup: Any, django_db_blocker: Any
 ) -> Iterator[dict[str, Server]]:
     """One quick server per backend for the tests that do not stop their server."""
-    with django_db_blocker.unblock():
-        started = {
-            name: Server(
-                database_url(ALIASES[name]), overrides=QUICK, name=f"client-{name}"
-            ).start()
-            for name in BACKENDS
-        }
-    yield started
-    for server in started.values():
-        server.stop()
+    yield from servers_per_backend(django_db_blocker, "client", QUICK)
 
 
 @pytest.fixture

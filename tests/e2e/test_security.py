@@ -24,7 +24,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from tests.conftest import ALIASES, BACKENDS, database_url, expired_token
+from tests.conftest import database_url, expired_token, servers_per_backend
 from tests.e2e.servers import Server
 from tests.e2e.streams import Recorder, read_all, wait_until
 from tracking.access import NOT_FOUND_REASON, SALT, make_token, renew_token
@@ -50,16 +50,7 @@ def guarded_servers(
     django_db_setup: Any, django_db_blocker: Any
 ) -> Iterator[dict[str, Server]]:
     """One server per backend with small stream limits and one allowed origin."""
-    with django_db_blocker.unblock():
-        started = {
-            name: Server(
-                database_url(ALIASES[name]), GUARDED, name=f"guarded-{name}"
-            ).start()
-            for name in BACKENDS
-        }
-    yield started
-    for server in started.values():
-        server.stop()
+    yield from servers_per_backend(django_db_blocker, "guarded", GUARDED)
 
 
 @pytest.fixture
