@@ -26,8 +26,9 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed system-deps
 	$(BIN)/pytest
 
-## system-deps: Debian packages the tests drive for real (nginx), when missing.
-SYSTEM_PACKAGES := nginx-light:nginx
+## system-deps: Debian packages the tests drive for real, when missing: nginx, and
+## Chromium for the page tests (Playwright cannot download its own browser here).
+SYSTEM_PACKAGES := nginx-light:nginx chromium:chromium
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 		command -v "$${pair#*:}" >/dev/null || [ -x "/usr/sbin/$${pair#*:}" ] \
@@ -35,13 +36,18 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 		echo "Installing$$missing with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends $$missing; \
+			apt-get install -y -qq $$missing; \
 	fi
 
 ## matrix: the core tests on each Python x Django combination (noxfile.py);
 ## SESSIONS picks some, e.g. SESSIONS="core(3.13-django6.1)".
 matrix: $(BIN)/.installed
 	$(BIN)/nox $(if $(SESSIONS),-s "$(SESSIONS)")
+
+## bench: our server beside its peers (bench/README.md); BENCH_ARGS="--scale 0.1"
+## for a quick run. Writes BENCHMARKS.md.
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## lint: ruff and mypy, as CI runs them.
 lint: $(BIN)/.installed
