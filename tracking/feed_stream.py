@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -28,7 +27,12 @@ from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.hub import FeedWaiters, Hub
 from tracking.ordermodel import get_order_model
-from tracking.views import STREAM_HEADERS
+from tracking.responses import (
+    check_stream_request,
+    refusal,
+    too_many,
+    with_stream_headers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,31 +65,19 @@ async def feed_events(request: HttpRequest) -> HttpResponse:
 
     Answers 403 to anyone else: the feed's existence is no secret, unlike an order's.
     """
-    refusal = _check_method(request)
-    if refusal is not None:
-        return refusal
+    refused = check_stream_request(request)
+    if refused is not None:
+        return refused
     try:
         position = parse_feed_position(request)
     except BadPosition as exc:
-        return _refusal(400, str(exc))
+        return refusal(400, str(exc))
     user = await request.auser()
     if not await may_watch_all(user):
-        return _refusal(403, FORBIDDEN_REASON)
+        return refusal(403, FORBIDDEN_REASON)
     if request.method == "HEAD":
-        return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+        return with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
     return await _open(request, user, position)
-
-
-def _check_method(request: HttpRequest) -> HttpResponse | None:
-    if not isinstance(request, ASGIRequest):
-        return _refusal(
-            500, "This server cannot stream events: it is not running ASGI."
-        )
-    if request.method not in ("GET", "HEAD"):
-        response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
-        response["Allow"] = "GET, HEAD"
-        return response
-    return None
 
 
 async def _open(
@@ -95,17 +87,15 @@ async def _open(
     try:
         end = await reader.run(reader.feed_end)
     except DatabaseError:
-        return _refusal(503, "The feed cannot be read right now; try again shortly.")
+        return refusal(503, "The feed cannot be read right now; try again shortly.")
     try:
         address = ("address", limits.client_address(request))
         lease = limits.limiter.acquire([("user", str(user.pk)), address])
     except TooManyStreams as exc:
-        response = _refusal(429, str(exc))
-        response["Retry-After"] = str(exc.retry_after)
-        return response
+        return too_many(exc)
     stream = limits.hold(lease, feed_stream(_plan(position, end), get_hub()))
     response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
-    return _with_stream_headers(response)
+    return with_stream_headers(response)
 
 
 async def may_watch_all(user: Any) -> bool:
@@ -207,13 +197,3 @@ def _reset(plan: FeedPlan) -> bytes:
     reason = f"Feed event {plan.position} does not exist; the newest is {plan.end}."
     data = {"reason": reason, "last_id": str(plan.end)}
     return wire.event(str(START), "reset", json.dumps(data, separators=(",", ":")))
-
-
-def _with_stream_headers(response: HttpResponse) -> HttpResponse:
-    for name, value in STREAM_HEADERS.items():
-        response[name] = value
-    return response
-
-
-def _refusal(status: int, reason: str) -> HttpResponse:
-    return HttpResponse(reason + "\n", status=status, content_type="text/plain")

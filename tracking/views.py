@@ -1,11 +1,9 @@
 """The stream view: check the request, authorise it, then hand over to the stream."""
 
-import logging
 import math
 import re
 import time
 
-from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError
 from django.http import (
     HttpRequest,
@@ -23,18 +21,16 @@ from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.reader import OrderState
 from tracking.ordermodel import get_order_model, terminal_statuses
+from tracking.responses import (
+    check_stream_request,
+    refusal,
+    too_many,
+    with_stream_headers,
+)
 from tracking.streaming import StreamPlan, event_stream
-
-logger = logging.getLogger(__name__)
 
 MAX_POSITION_DIGITS = 18
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-STREAM_HEADERS = {
-    # Never cached: every connection must reflect the current log.
-    "Cache-Control": "no-store",
-    # Ask nginx (and proxies that honour it) not to buffer the stream.
-    "X-Accel-Buffering": "no",
-}
 
 
 @csrf_exempt
@@ -48,22 +44,16 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     GET streams; HEAD answers the same headers without a body. A client whose order is
     finished and who has every event gets 204, which tells EventSource to stop.
     """
-    if not isinstance(request, ASGIRequest):
-        logger.error("An event stream was requested through WSGI; serve ASGI instead.")
-        return _refusal(
-            500, "This server cannot stream events: it is not running ASGI."
-        )
-    if request.method not in ("GET", "HEAD"):
-        response = _refusal(405, "Only GET and HEAD are allowed on an event stream.")
-        response["Allow"] = "GET, HEAD"
-        return response
+    refused = check_stream_request(request)
+    if refused is not None:
+        return refused
     if _header_bytes(request) > conf.get("MAX_HEADER_BYTES"):
-        return _refusal(431, "The request's headers are too large; send fewer.")
+        return refusal(431, "The request's headers are too large; send fewer.")
     try:
         position = parse_position(request)
         grant, state = await authorise(request, reference)
     except BadPosition as exc:
-        return _refusal(400, str(exc))
+        return refusal(400, str(exc))
     except AccessDenied as denied:
         return _denial(denied)
     except DatabaseError:
@@ -73,15 +63,15 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     if plan.finished_at(position):
         return _no_content()
     if request.method == "HEAD":
-        return _with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+        return with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
     address = ("address", limits.client_address(request))
     try:
         lease = limits.limiter.acquire([grant.holder, address])
     except TooManyStreams as exc:
-        return _too_many(exc)
+        return too_many(exc)
     stream = limits.hold(lease, event_stream(plan, get_hub()))
     response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
-    return _with_stream_headers(response)
+    return with_stream_headers(response)
 
 
 def parse_position(request: HttpRequest) -> int:
@@ -176,30 +166,13 @@ def _no_content() -> HttpResponse:
     return response
 
 
-def _with_stream_headers(response: HttpResponse) -> HttpResponse:
-    for name, value in STREAM_HEADERS.items():
-        response[name] = value
-    return response
-
-
-def _refusal(status: int, reason: str) -> HttpResponse:
-    """Answer with ``status`` and the reason as one readable sentence."""
-    return HttpResponse(reason + "\n", status=status, content_type="text/plain")
-
-
-def _too_many(exc: TooManyStreams) -> HttpResponse:
-    response = _refusal(429, str(exc))
-    response["Retry-After"] = str(exc.retry_after)
-    return response
-
-
 def _unavailable() -> HttpResponse:
     """Tell the client to come back when the database cannot be read.
 
     A 503 rather than a 500 and its traceback: the reader logs the outage once, and
     clients that retry on 503 (``tracking.client`` does) resume once it is over.
     """
-    response = _refusal(
+    response = refusal(
         503, "The order's events cannot be read right now; try again shortly."
     )
     response["Retry-After"] = str(math.ceil(conf.get("RETRY_MILLISECONDS") / 1000))
@@ -207,7 +180,7 @@ def _unavailable() -> HttpResponse:
 
 
 def _denial(denied: AccessDenied) -> HttpResponse:
-    response = _refusal(denied.status, denied.reason)
+    response = refusal(denied.status, denied.reason)
     if denied.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="order-tracking"'
     return response
@@ -238,5 +211,5 @@ async def health(request: HttpRequest) -> JsonResponse:
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     """Serve this process's figures in Prometheus text format, when enabled."""
     if not conf.get("METRICS"):
-        return _refusal(404, "Metrics are off; set TRACKING['METRICS'] = True.")
+        return refusal(404, "Metrics are off; set TRACKING['METRICS'] = True.")
     return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)

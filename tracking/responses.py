@@ -1,0 +1,50 @@
+"""The HTTP answers the stream views share: refusals, stream headers, the checks
+every stream request passes first."""
+
+import logging
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+
+from tracking.limits import TooManyStreams
+
+logger = logging.getLogger(__name__)
+
+STREAM_HEADERS = {
+    # Never cached: every connection must reflect the current log.
+    "Cache-Control": "no-store",
+    # Ask nginx (and proxies that honour it) not to buffer the stream.
+    "X-Accel-Buffering": "no",
+}
+
+
+def refusal(status: int, reason: str) -> HttpResponse:
+    """Answer with ``status`` and the reason as one readable sentence."""
+    return HttpResponse(reason + "\n", status=status, content_type="text/plain")
+
+
+def with_stream_headers(response: HttpResponse) -> HttpResponse:
+    """Add the headers every event stream (and its HEAD answer) carries."""
+    for name, value in STREAM_HEADERS.items():
+        response[name] = value
+    return response
+
+
+def too_many(exc: TooManyStreams) -> HttpResponse:
+    """Answer 429 with when to try again."""
+    response = refusal(429, str(exc))
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def check_stream_request(request: HttpRequest) -> HttpResponse | None:
+    """Refuse what no stream view can serve: WSGI (an endless stream would be
+    collected in memory and never sent) and methods other than GET and HEAD."""
+    if not isinstance(request, ASGIRequest):
+        logger.error("An event stream was requested through WSGI; serve ASGI instead.")
+        return refusal(500, "This server cannot stream events: it is not running ASGI.")
+    if request.method not in ("GET", "HEAD"):
+        response = refusal(405, "Only GET and HEAD are allowed on an event stream.")
+        response["Allow"] = "GET, HEAD"
+        return response
+    return None
