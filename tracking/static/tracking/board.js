@@ -124,19 +124,8 @@
     return td;
   }
 
-  // Mirrors tracking.timeline.title on the server.
   function titleFor(state, kind, status) {
-    if (kind === "status") {
-      return state.labels[status] || status;
-    }
-    if (kind === "created") {
-      return "Order placed";
-    }
-    if (kind === "erased") {
-      return "History erased";
-    }
-    var words = kind.replace(/_/g, " ");
-    return words.charAt(0).toUpperCase() + words.slice(1);
+    return window.trackingTitle(state.labels, kind, status);
   }
 
   // Screen readers hear one short summary per burst, not every row.
