@@ -4,24 +4,38 @@ Django runs every ASGI request in its own thread-sensitive context, whose worker
 thread (started by the sync receivers of ``request_started`` and by sync middleware)
 lives until the response ends; the request's database connection lives on it too. For
 an event stream that is one idle OS thread and one connection per open stream. This
-handler, once the view has answered and before the first byte, closes the request's
-connections and lets that thread go, so the threads and connections of a process do
-not grow with its streams. It also bounds each write: a client that reads nothing for
-``SEND_TIMEOUT_SECONDS`` is dropped, so a stalled consumer cannot hold a stream (and
-its buffers) forever. Other responses are served exactly as Django serves them.
+handler runs the sync parts of stream requests on a few shared threads instead, and
+closes the request's connections before the first byte, so the threads and
+connections of a process do not grow with its streams.
+
+Stream requests also go through the middleware in Django's sync mode, in one hop to
+one of those threads, as under WSGI: in async mode every hook of every sync-style
+middleware is a hop of its own, and with Django's default middleware those hops were
+most of what a reconnecting client cost the server. The middleware, the view and its
+authentication are the same in both modes; only where the hooks run differs.
+
+It also bounds each write: a client that reads nothing for ``SEND_TIMEOUT_SECONDS`` is
+dropped, so a stalled consumer cannot hold a stream (and its buffers) forever. Other
+responses are served exactly as Django serves them.
 """
 
 import asyncio
 import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from typing import Any
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.db import connections
-from django.urls import Resolver404, get_resolver
+from django.http import HttpRequest, HttpResponseBase
+from django.http.response import ResponseHeaders
+from django.urls import Resolver404, get_resolver, set_script_prefix
 
 from tracking import conf, metrics, wire
 
@@ -33,11 +47,9 @@ prepared_by_handler: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "tracking_prepared_by_handler", default=False
 )
 
-
-# The sync parts (signal receivers, middleware hooks) of every stream request run on
-# this one thread, instead of a thread started and joined per request: a reconnect
-# storm of thousands of clients then costs no thread at all. They are short and hold
-# the GIL anyway, so running them one after another costs little.
+# The sync parts (signal receivers, middleware, the view's sync calls) of every stream
+# request run on this one thread, instead of a thread started and joined per request:
+# a reconnect storm of thousands of clients then costs no thread at all.
 _STREAM_REQUESTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-req")
 
 
@@ -48,16 +60,61 @@ def stream_view(view: Any) -> Any:
 
 
 class TrackingASGIHandler(ASGIHandler):
-    """An ``ASGIHandler`` that releases per-request resources before streaming."""
+    """An ``ASGIHandler`` that serves requests to stream views leanly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sync_handler = BaseHandler()
+        self._sync_handler.load_middleware(is_async=False)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _serves_streams(scope["path"]):
             async with ThreadSensitiveContext(executor=_STREAM_REQUESTS):
-                await self.handle(scope, receive, send)
+                await self._handle_stream_request(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
+    async def _handle_stream_request(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve a request to a stream view: Django's ``handle``, for answers that
+        may last hours.
+
+        Django's ``handle`` keeps the request, the headers it sent and two tasks for
+        as long as the response lasts; an event stream here keeps none of these but
+        one task that watches for the client going away.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = await sync_to_async(self._get_stream_response)(request)
+            if _is_event_stream(response):
+                _close_request_now(request, response)
+            del request
+        body_file.close()
+        try:
+            if _is_event_stream(response):
+                await _send_stream(response, receive, send)
+            else:
+                await super().send_response(response, send)
+        finally:
+            await sync_to_async(response.close)()
+
+    def _get_stream_response(self, request: HttpRequest) -> HttpResponseBase:
+        """Run the middleware and the view in sync mode, in this one hop, then close
+        the connections they opened on the shared thread: a stream holds none, and
+        an error answer needs none either."""
+        try:
+            return self._sync_handler.get_response(request)
+        finally:
+            connections.close_all()
+
     async def send_response(self, response: Any, send: Any) -> None:
+        """Send a response of Django's own ``handle``: a stream reaches it only when
+        the URL resolver could not tell its view (a per-request ``urlconf``)."""
         if not _is_event_stream(response):
             await super().send_response(response, send)
             return
@@ -120,3 +177,81 @@ def _bounded(send: Any, timeout: float) -> Any:
             raise asyncio.CancelledError from None
 
     return bounded_send
+
+
+def _close_request_now(request: HttpRequest, response: HttpResponseBase) -> None:
+    """Close the request when the view has answered, not when the stream ends.
+
+    The response would keep the request, its headers, session and user, for the
+    stream's whole life only to close it at the end; a stream request is a GET with
+    no uploads, so closing it now frees only memory.
+    """
+    closers = response._resource_closers
+    if request.close in closers:
+        closers.remove(request.close)
+    request.close()
+
+
+async def _send_stream(response: HttpResponseBase, receive: Any, send: Any) -> None:
+    """Send an event stream until it ends, the client goes or stops reading."""
+    start = {
+        "type": "http.response.start",
+        "status": response.status_code,
+        "headers": _raw_headers(response),
+    }
+    # Sent once; the stream need not keep them.
+    response.headers = ResponseHeaders({})
+    prepared_by_handler.set(True)
+    await send(start)
+    streaming = asyncio.current_task()
+    assert streaming is not None
+    watcher = asyncio.create_task(_cancel_on_disconnect(receive, streaming))
+    timeout = conf.get("SEND_TIMEOUT_SECONDS")
+    try:
+        async with aclosing(aiter(response)) as content:
+            async for part in content:
+                if not await _send_within(send, part, timeout):
+                    return
+    except asyncio.CancelledError:
+        if not watcher.done():
+            raise
+        # The client went away: the stream has ended, and so has this request.
+        streaming.uncancel()
+        return
+    finally:
+        watcher.cancel()
+    await send({"type": "http.response.body"})
+
+
+async def _send_within(send: Any, part: bytes, timeout: float) -> bool:
+    """Send ``part``; return False if the client took none of it for ``timeout``."""
+    message = {"type": "http.response.body", "body": part, "more_body": True}
+    try:
+        async with asyncio.timeout(timeout):
+            await send(message)
+    except TimeoutError:
+        logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
+        metrics.SLOW_CONSUMERS_DROPPED.inc()
+        return False
+    return True
+
+
+async def _cancel_on_disconnect(receive: Any, streaming: asyncio.Task[Any]) -> None:
+    """Cancel the stream when the client goes: it may be waiting for hours."""
+    while (await receive())["type"] != "http.disconnect":
+        continue
+    streaming.cancel()
+
+
+def _raw_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    """Return the response's headers and cookies as ASGI wants them, as Django's
+    ``send_response`` encodes them."""
+    headers = [
+        (name.encode("ascii"), value.encode("latin1"))
+        for name, value in response.items()
+    ]
+    for cookie in response.cookies.values():
+        headers.append(
+            (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
+        )
+    return headers

@@ -150,26 +150,48 @@ def _report_success() -> None:
 
 def find_order(reference: str) -> OrderState | None:
     """Return the order with this public reference, its event range and its last
-    revocation, or None; one query, since every stream connection asks it."""
-    model = get_order_model()
-    found = list(model._base_manager.raw(_find_order_sql(), [reference]))
-    if not found:
+    revocation, or None; one query, since every stream connection asks it.
+
+    The row goes through the fields' own converters, as the ORM would convert it,
+    but without a queryset: building one cost more than the query itself.
+    """
+    query = _find_order_query()
+    connection = connections[query.alias]
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [reference])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    order = found[0]
+    values = [
+        _converted(value, column, connection)
+        for value, column in zip(row, query.columns, strict=True)
+    ]
+    count = len(query.attnames)
+    order = get_order_model().from_db(query.alias, query.attnames, values[:count])
+    first, last, revoked = values[count:]
     return OrderState(
         order=order,
         key=str(order.pk),
         status=str(order.status),
-        first_seq=order.tracking_first or 0,
-        last_seq=order.tracking_last or 0,
-        revoked_until=micros(_aware(order.tracking_revoked)),
+        first_seq=first or 0,
+        last_seq=last or 0,
+        revoked_until=micros(_aware(revoked)),
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _OrderQuery:
+    alias: str
+    sql: str
+    # The selected expressions, in order: the order's fields, then the annotations.
+    columns: tuple[Any, ...]
+    attnames: tuple[str, ...]
+
+
 @functools.cache
-def _find_order_sql() -> str:
-    """Build the SQL of ``find_order`` once: the ORM takes longer to compile this
-    query than the database takes to run it, and a reconnect storm asks it for every
+def _find_order_query() -> _OrderQuery:
+    """Compile the query of ``find_order`` once: the ORM takes longer to compile it
+    than the database takes to run it, and a reconnect storm asks it for every
     client. Its one parameter is the reference, a plain string."""
     db = conf.get("DATABASE")
     events = OrderEvent.objects.using(db).filter(order_id=OuterRef("pk"))
@@ -184,10 +206,21 @@ def _find_order_sql() -> str:
             tracking_revoked=Subquery(revocations.values("revoked_at")[:1]),
         )[:1]
     )
-    sql, params = query.query.sql_with_params()
+    compiler = query.query.get_compiler(using=db)
+    sql, params = compiler.as_sql()
     if params != (_REFERENCE,):
         raise RuntimeError(f"find_order's query has unexpected parameters {params}.")
-    return str(sql)
+    columns = tuple(expression for expression, _, _ in compiler.select)
+    attnames = tuple(column.target.attname for column in columns[:-3])
+    return _OrderQuery(db, sql, columns, attnames)
+
+
+def _converted(value: Any, column: Any, connection: Any) -> Any:
+    """Convert one selected value as the ORM would (SQLite's dates, UUIDs, JSON)."""
+    converters = connection.ops.get_db_converters(column)
+    for converter in converters + column.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value
 
 
 _REFERENCE = "tracking-reference-placeholder"
