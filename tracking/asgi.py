@@ -69,8 +69,7 @@ class TrackingASGIHandler(ASGIHandler):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _serves_streams(scope["path"]):
-            async with ThreadSensitiveContext(executor=_STREAM_REQUESTS):
-                await self._handle_stream_request(scope, receive, send)
+            await self._handle_stream_request(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -87,30 +86,38 @@ class TrackingASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
-        await signals.request_started.asend(sender=self.__class__, scope=scope)
-        request, response = self.create_request(scope, body_file)
-        if request is not None:
-            response = await sync_to_async(self._get_stream_response)(request)
-            if _is_event_stream(response):
-                _close_request_now(request, response)
-            del request
+        async with ThreadSensitiveContext(executor=_STREAM_REQUESTS):
+            response = await sync_to_async(self._respond)(scope, body_file)
         body_file.close()
+        del body_file
         try:
             if _is_event_stream(response):
                 await _send_stream(response, receive, send)
             else:
                 await super().send_response(response, send)
         finally:
-            await sync_to_async(response.close)()
+            await sync_to_async(
+                response.close, thread_sensitive=False, executor=_STREAM_REQUESTS
+            )()
 
-    def _get_stream_response(self, request: HttpRequest) -> HttpResponseBase:
-        """Run the middleware and the view in sync mode, in this one hop, then close
-        the connections they opened on the shared thread: a stream holds none, and
-        an error answer needs none either."""
+    def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
+        """Answer the request in sync mode, in this one hop to the shared thread.
+
+        As under WSGI: ``request_started``, then the middleware and the view. The
+        connections they opened here are closed before returning: a stream holds
+        none, and an error answer needs none either.
+        """
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is None:
+            return response
         try:
-            return self._sync_handler.get_response(request)
+            response = self._sync_handler.get_response(request)
         finally:
             connections.close_all()
+        if _is_event_stream(response):
+            _close_request_now(request, response)
+        return response
 
     async def send_response(self, response: Any, send: Any) -> None:
         """Send a response of Django's own ``handle``: a stream reaches it only when

@@ -88,9 +88,10 @@ class Limiter:
 
     def release(self, keys: Iterable[Key]) -> None:
         """Free one slot for each key."""
-        self.open.subtract(keys)
-        for key in [key for key, count in self.open.items() if count <= 0]:
-            del self.open[key]
+        for key in keys:
+            self.open[key] -= 1
+            if self.open[key] <= 0:
+                del self.open[key]
 
 
 limiter = Limiter()
