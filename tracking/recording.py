@@ -7,13 +7,14 @@ transaction commits: on Postgres by a NOTIFY sent inside it, which Postgres deli
 commit; on SQLite by the poller, which only sees committed rows.
 """
 
+import functools
 import json
 import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections, models, router, transaction
-from django.db.models import Max, Value
+from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from tracking import conf
 from tracking.errors import InvalidEvent, OrderFinished
 from tracking.feed import TransactionId
 from tracking.models import OrderEvent
-from tracking.ordermodel import status_choices, terminal_statuses
+from tracking.ordermodel import get_order_model, status_choices, terminal_statuses
 
 NOTIFY_CHANNEL = "tracking_order_events"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -182,9 +183,11 @@ def lock_order(order: models.Model, db: str, *, allow_finished: bool = False) ->
     gapless and its commit order monotonic. (SQLite ignores row locks, but its
     IMMEDIATE transactions serialise all writers of the database.)
     """
-    manager = type(order)._base_manager.using(db)
-    stored = manager.select_for_update().filter(pk=order.pk).values_list("status")
-    row = stored.first()
+    model = type(order)
+    connection = connections[db]
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(db), [_pk_value(model, order.pk, connection)])
+        row = cursor.fetchone()
     if row is None:
         raise InvalidEvent(f"The order {order.pk!r} is not stored yet.")
     status = str(row[0])
@@ -211,17 +214,54 @@ def _append(
     order: models.Model, kind: str, fields: dict[str, Any], status: str, db: str
 ) -> OrderEvent:
     """Insert the next event of a locked order and announce it at commit."""
-    events = OrderEvent.objects.using(db).filter(order_id=order.pk)
-    found = events.aggregate(last=Max("seq"), feed_floor=Max("feed_xid"))
+    connection = connections[db]
+    order_key = OrderEvent._meta.get_field("order").target_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _last_event_sql(db), [order_key.get_db_prep_value(order.pk, connection)]
+        )
+        last, feed_floor = cursor.fetchone()
     return insert_event(
-        order,
-        (found["last"] or 0) + 1,
-        kind,
-        fields,
-        status,
-        db,
-        feed_floor=found["feed_floor"] or 0,
+        order, (last or 0) + 1, kind, fields, status, db, feed_floor=feed_floor or 0
     )
+
+
+# Every event runs the two queries below. They are written once from the models'
+# names: the ORM took longer to compile them than the database to run them.
+
+
+@functools.cache
+def _lock_sql(db: str) -> str:
+    connection = connections[db]
+    name = connection.ops.quote_name
+    meta = get_order_model()._meta
+    assert meta.pk is not None
+    sql = (
+        f"SELECT {name(meta.get_field('status').column)} FROM {name(meta.db_table)} "
+        f"WHERE {name(meta.pk.column)} = %s"
+    )
+    # SQLite has no row locks: its IMMEDIATE transactions serialise the writers.
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return sql
+
+
+@functools.cache
+def _last_event_sql(db: str) -> str:
+    name = connections[db].ops.quote_name
+    meta = OrderEvent._meta
+    seq, feed_xid, order = (
+        name(meta.get_field(field).column) for field in ("seq", "feed_xid", "order")
+    )
+    return (
+        f"SELECT MAX({seq}), MAX({feed_xid}) FROM {name(meta.db_table)} "
+        f"WHERE {order} = %s"
+    )
+
+
+def _pk_value(model: type[models.Model], pk: Any, connection: Any) -> Any:
+    assert model._meta.pk is not None
+    return model._meta.pk.get_db_prep_value(pk, connection)
 
 
 def insert_event(
