@@ -156,3 +156,65 @@ def test_the_listener_uses_the_libpq_options_of_the_database_settings():
         "port": "5499",
         "sslmode": "require",
     }
+
+
+def test_streams_at_one_position_share_one_read():
+    """After a reconnect storm the clients of an order resume from the same event:
+    one read serves all of them."""
+    reads: list[int] = []
+
+    async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
+        reads.append(after)
+        await asyncio.sleep(0.05)
+        return [stored(seq) for seq in range(after + 1, 4)]
+
+    hub = Hub(fetch, batch_size=10)
+
+    async def follow() -> list[list[StoredEvent]]:
+        with hub.subscribe("7") as first, hub.subscribe("7") as second:
+            return list(
+                await asyncio.gather(
+                    first.next_events(1, timeout=2.0),
+                    second.next_events(1, timeout=2.0),
+                )
+            )
+
+    results = asyncio.run(follow())
+
+    assert [[event.seq for event in events] for events in results] == [[2, 3]] * 2
+    assert reads == [1]
+
+
+def test_a_read_begun_before_a_wake_is_not_shared():
+    """``wake_all`` means events went unannounced: a stream that subscribes after it
+    must read anew, not join a read whose snapshot may predate those events."""
+    rows = [stored(1)]
+    reads: list[int] = []
+
+    async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
+        snapshot = [row for row in rows if row.seq > after]
+        reads.append(after)
+        await asyncio.sleep(0.1)
+        return snapshot
+
+    hub = Hub(fetch, batch_size=10)
+
+    async def late_stream() -> list[StoredEvent]:
+        await asyncio.sleep(0.03)
+        # Committed while the listener was away; it comes back and wakes all.
+        rows.append(stored(2))
+        hub.wake_all()
+        with hub.subscribe("7") as subscription:
+            return await subscription.next_events(0, timeout=2.0)
+
+    async def both() -> list[StoredEvent]:
+        with hub.subscribe("7") as early:
+            first = asyncio.ensure_future(early.next_events(0, timeout=2.0))
+            late = await late_stream()
+            await first
+            return late
+
+    late = asyncio.run(both())
+
+    assert [event.seq for event in late] == [1, 2]
+    assert reads == [0, 0]

@@ -21,6 +21,7 @@ responses are served exactly as Django serves them.
 
 import asyncio
 import contextvars
+import functools
 import gc
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ from django.core.handlers.base import BaseHandler
 from django.db import connections
 from django.http import HttpRequest, HttpResponseBase
 from django.http.response import ResponseHeaders
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefix
 
 from tracking import conf, metrics, wire
 
@@ -162,8 +163,15 @@ def _is_event_stream(response: Any) -> bool:
 
 def _serves_streams(path: str) -> bool:
     """Return whether ``path`` goes to a view marked with ``stream_view``."""
+    return _stream_path(get_resolver(), path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stream_path(resolver: URLResolver, path: str) -> bool:
+    """Remembered per resolver and path: a reconnecting client asks for the same path
+    again, and Django resolves it once more for the view anyway."""
     try:
-        match = get_resolver().resolve(path)
+        match = resolver.resolve(path)
     except Resolver404:
         return False
     return getattr(match.func, "tracking_stream", False)

@@ -146,6 +146,8 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def _within(address: str, networks: tuple[Network, ...]) -> bool:
+    if not networks:
+        return False
     parsed = _parse(address)
     return parsed is not None and any(parsed in network for network in networks)
 

@@ -56,7 +56,8 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
     """
     started, sent, why = time.monotonic(), 0, "the client went away"
     position = plan.position
-    logger.info("Stream opened: order %s from %s.", plan.state.key, position)
+    # The closing line says it all; at INFO, a reconnect storm would log twice over.
+    logger.debug("Stream opened: order %s from %s.", plan.state.key, position)
     if position:
         metrics.RESUMES.inc()
     try:
@@ -102,8 +103,9 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
             why = "the order is finished"
     finally:
         logger.info(
-            "Stream closed: order %s at %s, %s events in %.1f s; %s.",
+            "Stream closed: order %s from %s to %s, %s events in %.1f s; %s.",
             plan.state.key,
+            plan.position,
             position,
             sent,
             time.monotonic() - started,

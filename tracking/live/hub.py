@@ -3,7 +3,8 @@
 A source (the Postgres listener or the SQLite poller) tells the hub that an order has a
 new event. The hub reads the new rows once per order, keeps the last few in a small
 cache, and wakes the streams of that order, which take the rows from the cache. A
-stream that is behind the cache reads the database itself. The notification is only a
+stream that is behind the cache reads the database itself, sharing the read with the
+order's other streams at the same position. The notification is only a
 hint: what a stream sends always comes from the database, in ``seq`` order. The
 streams of the global feed are woken by every notification and read the feed
 themselves.
@@ -36,6 +37,7 @@ class Topic:
         "fetching",
         "key",
         "newest",
+        "reads",
         "recent",
         "subscribers",
         "version",
@@ -49,6 +51,8 @@ class Topic:
         self.recent: deque[StoredEvent] = deque(maxlen=CACHE_SIZE)
         self.newest = 0
         self.fetching: asyncio.Task[None] | None = None
+        # The streams' own reads under way, by the position they read after.
+        self.reads: dict[int, asyncio.Task[list[StoredEvent]]] = {}
 
     def pulse(self) -> None:
         """Wake every stream waiting on this order."""
@@ -131,7 +135,7 @@ class Subscription:
         """
         self.must_read = False
         try:
-            events = await self.hub.fetch(self.topic.key, position, self.hub.batch_size)
+            events = await self.hub.read(self.topic, position)
         except BaseException:
             self.must_read = True
             raise
@@ -231,6 +235,31 @@ class Hub:
                 self._refresh(topic, start)
             )
 
+    async def read(self, topic: Topic, after: int) -> list[StoredEvent]:
+        """Read the order's events after ``after`` for a stream, sharing a read from
+        the same position that another stream of the order has under way.
+
+        After a reconnect storm the clients of one order ask for the same rows at
+        once. Joining a read that began before this stream subscribed misses
+        nothing: the order's topic has existed since that read began, so an event
+        committed after it is announced to the topic and wakes this stream too.
+        ``wake_all`` forgets the reads under way, since what they miss was never
+        announced.
+        """
+        task = topic.reads.get(after)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._read(topic, after))
+            task.add_done_callback(_retrieve)
+            topic.reads[after] = task
+        return await asyncio.shield(task)
+
+    async def _read(self, topic: Topic, after: int) -> list[StoredEvent]:
+        try:
+            return await self.fetch(topic.key, after, self.batch_size)
+        finally:
+            if topic.reads.get(after) is asyncio.current_task():
+                del topic.reads[after]
+
     def close_all(self) -> None:
         """End every stream now: the server is shutting down, clients resume
         elsewhere. Streams end on their own, so the server need not cancel them."""
@@ -241,6 +270,7 @@ class Hub:
     def wake_all(self) -> None:
         """Make every stream re-read the database: notifications may have been lost."""
         for topic in self.topics.values():
+            topic.reads.clear()
             for subscription in topic.subscribers:
                 subscription.must_read = True
             topic.pulse()
@@ -267,3 +297,10 @@ class Hub:
         finally:
             topic.fetching = None
             topic.pulse()
+
+
+def _retrieve(task: "asyncio.Task[list[StoredEvent]]") -> None:
+    """Take a shared read's failure, so that asyncio does not report it as lost when
+    every stream that waited for it has gone."""
+    if not task.cancelled():
+        task.exception()
