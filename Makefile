@@ -20,7 +20,7 @@ demo: $(BIN)/.installed
 	@$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT)
 	@echo "Serving on http://$(HOST):$(PORT); press Ctrl-C to stop."
 	@exec $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--timeout-graceful-shutdown 5 --no-proxy-headers
+		--timeout-graceful-shutdown 5 --no-proxy-headers --lifespan off
 
 ## test: the whole suite, Postgres included (DATABASE_URL, or a throwaway server).
 test: $(BIN)/.installed system-deps

@@ -49,10 +49,21 @@ prepared_by_handler: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "tracking_prepared_by_handler", default=False
 )
 
+# Why this handler ended a stream that its view did not end, for the stream's log line.
+ended_because: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tracking_ended_because", default=None
+)
+
 # The sync parts (signal receivers, middleware, the view's sync calls) of every stream
-# request run on this one thread, instead of a thread started and joined per request:
-# a reconnect storm of thousands of clients then costs no thread at all.
-_STREAM_REQUESTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-req")
+# request run on these few threads, instead of a thread started and joined per request:
+# a reconnect storm of thousands of clients then costs no thread at all. Each
+# request's middleware and view run on one of them; there are a few, not one, so that
+# a request stuck in its middleware (a slow session lookup) does not hold up the rest.
+_STREAM_REQUESTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracking-req")
+
+# The streams waiting for their client to take data; ``end_sends`` ends them.
+_sending: set["asyncio.Task[Any]"] = set()
+_ending = False
 
 
 def stream_view(view: Any) -> Any:
@@ -256,16 +267,38 @@ async def _send_stream(response: HttpResponseBase, receive: Any, send: Any) -> N
 
 
 async def _send_within(send: Any, part: bytes, timeout: float) -> bool:
-    """Send ``part``; return False if the client took none of it for ``timeout``."""
+    """Send ``part``; return False if the client took none of it for ``timeout``, or
+    the server is stopping while it waits."""
     message = {"type": "http.response.body", "body": part, "more_body": True}
+    task = asyncio.current_task()
+    assert task is not None
+    _sending.add(task)
     try:
         async with asyncio.timeout(timeout):
             await send(message)
     except TimeoutError:
         logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
         metrics.SLOW_CONSUMERS_DROPPED.inc()
+        ended_because.set(f"the client took no data for {timeout} s")
         return False
+    except asyncio.CancelledError:
+        if not _ending:
+            raise
+        task.uncancel()
+        ended_because.set("the server is shutting down")
+        return False
+    finally:
+        _sending.discard(task)
     return True
+
+
+def end_sends() -> None:
+    """End the streams waiting for a client that takes no data: the server is
+    stopping, and they would hold up its exit until the send timeout."""
+    global _ending
+    _ending = True
+    for task in list(_sending):
+        task.cancel()
 
 
 async def _cancel_on_disconnect(receive: Any, streaming: asyncio.Task[Any]) -> None:

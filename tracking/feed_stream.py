@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking import conf, limits, metrics, wire
-from tracking.asgi import prepared_by_handler, stream_view
+from tracking.asgi import ended_because, prepared_by_handler, stream_view
 from tracking.errors import BadPosition
 from tracking.feed import START, FeedPosition
 from tracking.limits import TooManyStreams
@@ -153,11 +153,12 @@ async def feed_stream(plan: FeedPlan, hub: Hub) -> AsyncIterator[bytes]:
             async for chunk, reached, count in _follow(plan, feed, start):
                 position, sent = reached, sent + count
                 yield chunk
-            why = "its time is up"
+            why = "the server is shutting down" if feed.closing else "its time is up"
     except DatabaseError:
         # End cleanly: the client resumes from its position; the reader logs.
         why = "the database could not be read"
     finally:
+        why = ended_because.get() or why
         logger.info(
             "Feed stream closed at %s after %s events; %s.", position, sent, why
         )
@@ -173,7 +174,7 @@ async def _follow(
     or a transaction that is not ours) may bring no notification.
     """
     quiet_since = time.monotonic()
-    while (now := time.monotonic()) < plan.deadline:
+    while not feed.closing and (now := time.monotonic()) < plan.deadline:
         seen = feed.version
         batch = await reader.run(reader.feed_after, position, plan.batch_size)
         if batch.events:

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections
 
 from tracking import metrics, wire
-from tracking.asgi import prepared_by_handler
+from tracking.asgi import ended_because, prepared_by_handler
 from tracking.live.hub import Hub
 from tracking.live.reader import OrderState, StoredEvent
 
@@ -102,6 +102,7 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                     break
             why = "the order is finished"
     finally:
+        why = ended_because.get() or why
         logger.info(
             "Stream closed: order %s from %s to %s, %s events in %.1f s; %s.",
             plan.state.key,

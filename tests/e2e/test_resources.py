@@ -49,7 +49,9 @@ def test_threads_do_not_grow_with_open_streams(make_order, token_headers, alias)
         for stream in [warm, *streams]:
             stream.stop()
 
-        assert during - before <= 3, (before, during)
+        # At most the rest of the request threads (4 in all) and of the reader's
+        # helpers (READ_THREADS - 1 = 3), whatever the number of streams.
+        assert during - before <= 6, (before, during)
     finally:
         server.stop()
 
@@ -88,6 +90,11 @@ def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(
             record_event(order, "note", {"n": number, "bulk": bulk})
         healthy.wait_for_events(total, timeout=60)
         wait_until(lambda: "Dropped a slow client" in server.log(), 30, "the drop")
+        wait_until(
+            lambda: "the client took no data for 2.0 s." in server.log(),
+            10,
+            "the stalled stream's close line, with its reason",
+        )
         rss_after = proc_status(server.process.pid, "VmRSS")
         healthy.stop()
         stalled.close()

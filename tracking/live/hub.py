@@ -151,12 +151,14 @@ class FeedWaiters:
     They share no cache: their positions differ, and there are few of them (staff).
     """
 
-    __slots__ = ("changed", "count", "version")
+    __slots__ = ("changed", "closing", "count", "version")
 
     def __init__(self) -> None:
         self.changed = asyncio.Event()
         self.count = 0
         self.version = 0
+        # Set when the server is shutting down (see ``Hub.close_all``).
+        self.closing = False
 
     def pulse(self) -> None:
         """Wake every stream of the feed."""
@@ -263,9 +265,10 @@ class Hub:
     def close_all(self) -> None:
         """End every stream now: the server is shutting down, clients resume
         elsewhere. Streams end on their own, so the server need not cancel them."""
-        self.closing = True
+        self.closing = self.feed.closing = True
         for topic in self.topics.values():
             topic.pulse()
+        self.feed.pulse()
 
     def wake_all(self) -> None:
         """Make every stream re-read the database: notifications may have been lost."""

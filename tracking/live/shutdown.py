@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from tracking.asgi import end_sends
 from tracking.live.hub import Hub
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _handler(hub: Hub, loop: asyncio.AbstractEventLoop, previous: Any) -> Any:
                 hub.subscriber_count(),
             )
         loop.call_soon_threadsafe(hub.close_all)
+        loop.call_soon_threadsafe(end_sends)
         if callable(previous):
             previous(number, frame)
         elif previous == signal.SIG_DFL:
