@@ -19,7 +19,7 @@ class ProbeMiddleware(MiddlewareMixin):
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         request.probe_thread = threading.current_thread().name  # type: ignore[attr-defined]
-        if request.path != LIVE_REQUESTS_PATH:
+        if request.path_info != LIVE_REQUESTS_PATH:
             return None
         gc.collect()
         alive = sum(isinstance(o, ASGIRequest) for o in gc.get_objects())

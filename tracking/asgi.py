@@ -81,7 +81,7 @@ class TrackingASGIHandler(ASGIHandler):
         self._sync_handler.load_middleware(is_async=False)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _serves_streams(scope["path"]):
+        if scope["type"] == "http" and _serves_streams(_path_info(scope)):
             await self._handle_stream_request(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -177,6 +177,12 @@ def _is_event_stream(response: Any) -> bool:
     return bool(response.streaming) and content_type.startswith(wire.CONTENT_TYPE)
 
 
+def _path_info(scope: Any) -> str:
+    """Return the path the URL resolver sees: without the prefix the app is mounted
+    at, as Django's request computes it."""
+    return str(scope["path"]).removeprefix(get_script_prefix(scope))
+
+
 def _serves_streams(path: str) -> bool:
     """Return whether ``path`` goes to a view marked with ``stream_view``."""
     return _stream_path(get_resolver(), path)
@@ -215,14 +221,9 @@ def _bounded(send: Any, timeout: float) -> Any:
     ends the response as a disconnect would."""
 
     async def bounded_send(message: Any) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await send(message)
-        except TimeoutError:
-            logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
-            metrics.SLOW_CONSUMERS_DROPPED.inc()
+        if not await _send_or_drop(send, message, timeout):
             # Django treats a cancelled send as a client that went away.
-            raise asyncio.CancelledError from None
+            raise asyncio.CancelledError
 
     return bounded_send
 
@@ -279,13 +280,7 @@ async def _send_within(send: Any, part: bytes, timeout: float) -> bool:
     assert task is not None
     _sending.add(task)
     try:
-        async with asyncio.timeout(timeout):
-            await send(message)
-    except TimeoutError:
-        logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
-        metrics.SLOW_CONSUMERS_DROPPED.inc()
-        ended_because.set(f"the client took no data for {timeout} s")
-        return False
+        return await _send_or_drop(send, message, timeout)
     except asyncio.CancelledError:
         if not _ending:
             raise
@@ -294,6 +289,18 @@ async def _send_within(send: Any, part: bytes, timeout: float) -> bool:
         return False
     finally:
         _sending.discard(task)
+
+
+async def _send_or_drop(send: Any, message: Any, timeout: float) -> bool:
+    """Send ``message``; return False if the client took none of it for ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            await send(message)
+    except TimeoutError:
+        logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
+        metrics.SLOW_CONSUMERS_DROPPED.inc()
+        ended_because.set(f"the client took no data for {timeout} s")
+        return False
     return True
 
 

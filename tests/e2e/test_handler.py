@@ -12,15 +12,29 @@ from tests.probe import LIVE_REQUESTS_PATH
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
-@pytest.fixture
-def probed_server(alias):
-    server = Server(
+class MountedServer(Server):
+    """A server whose app is mounted under a path prefix, as behind a proxy."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--root-path", "/shop"]
+
+
+@pytest.fixture(params=["root", "mounted"])
+def probed_server(alias, request):
+    kind = Server if request.param == "root" else MountedServer
+    server = kind(
         database_url(alias),
-        name=f"probe-{alias}",
+        name=f"probe-{request.param}-{alias}",
         settings_module="tests.probe_settings",
     ).start()
     yield server
     server.stop()
+
+
+def stream_url(server: Server, order) -> str:
+    return server.url(
+        f"{getattr(server, 'prefix', '')}/orders/{order.reference}/events"
+    )
 
 
 def test_the_shops_middleware_runs_for_streams(
@@ -28,9 +42,7 @@ def test_the_shops_middleware_runs_for_streams(
 ):
     """Both hooks of a sync-style middleware run, on one of the shared threads."""
     order = make_order()
-    stream = Recorder(
-        probed_server.url(f"/orders/{order.reference}/events"), token_headers(order)
-    ).start()
+    stream = Recorder(stream_url(probed_server, order), token_headers(order)).start()
     try:
         stream.wait_for_events(1)
         assert stream.status == 200
@@ -38,16 +50,17 @@ def test_the_shops_middleware_runs_for_streams(
         assert stream.response_headers["X-Probe"].startswith("tracking-req")
     finally:
         stream.stop()
-    refused = httpx.get(probed_server.url(f"/orders/{order.reference}/events"))
+    refused = httpx.get(stream_url(probed_server, order))
     assert refused.status_code == 401
     assert refused.headers["X-Probe"].startswith("tracking-req")
 
 
 def test_open_streams_keep_no_request(probed_server, make_order, token_headers):
     """Django keeps each request until its response ends, hours for a stream; the
-    handler lets it go once the view has answered."""
+    handler lets it go once the view has answered, also when the app is mounted
+    under a prefix."""
     order = make_order()
-    url = probed_server.url(f"/orders/{order.reference}/events")
+    url = stream_url(probed_server, order)
     streams = [Recorder(url, token_headers(order)).start() for _ in range(5)]
     try:
         for stream in streams:
