@@ -18,7 +18,7 @@ class ProbeMiddleware(MiddlewareMixin):
     """Marks every response, and answers ``LIVE_REQUESTS_PATH`` by itself."""
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        request.probe_thread = threading.current_thread().name  # type: ignore[attr-defined]
+        request.META["probe.thread"] = threading.current_thread().name
         if request.path_info != LIVE_REQUESTS_PATH:
             return None
         gc.collect()
@@ -29,5 +29,5 @@ class ProbeMiddleware(MiddlewareMixin):
     def process_response(
         self, request: HttpRequest, response: HttpResponse
     ) -> HttpResponse:
-        response["X-Probe"] = getattr(request, "probe_thread", "no process_request")
+        response["X-Probe"] = request.META.get("probe.thread", "no process_request")
         return response
