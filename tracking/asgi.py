@@ -114,7 +114,7 @@ class TrackingASGIHandler(ASGIHandler):
             )()
 
     def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
-        """Answer the request in sync mode, in this one hop to the shared thread.
+        """Answer the request in sync mode, in this one hop to a shared thread.
 
         As under WSGI: ``request_started``, then the middleware and the view. The
         connections they opened here are closed before returning: a stream holds
