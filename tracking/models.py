@@ -72,3 +72,13 @@ class LinkRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"links of order {self.pk} revoked at {self.revoked_at.isoformat()}"
+
+
+def order_key_param(pk: Any, connection: Any) -> Any:
+    """Return an order's primary key as raw SQL takes it (a UUID is text on SQLite).
+
+    For the queries written by hand on hot paths (``tracking.recording``,
+    ``tracking.live.reader``).
+    """
+    order_key = OrderEvent._meta.get_field("order").target_field
+    return order_key.get_db_prep_value(pk, connection)

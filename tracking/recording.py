@@ -21,7 +21,7 @@ from django.utils import timezone
 from tracking import conf
 from tracking.errors import InvalidEvent, OrderFinished
 from tracking.feed import TransactionId
-from tracking.models import OrderEvent
+from tracking.models import OrderEvent, order_key_param
 from tracking.ordermodel import get_order_model, status_choices, terminal_statuses
 
 NOTIFY_CHANNEL = "tracking_order_events"
@@ -183,10 +183,9 @@ def lock_order(order: models.Model, db: str, *, allow_finished: bool = False) ->
     gapless and its commit order monotonic. (SQLite ignores row locks, but its
     IMMEDIATE transactions serialise all writers of the database.)
     """
-    model = type(order)
     connection = connections[db]
     with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(db), [_pk_value(model, order.pk, connection)])
+        cursor.execute(_lock_sql(db), [order_key_param(order.pk, connection)])
         row = cursor.fetchone()
     if row is None:
         raise InvalidEvent(f"The order {order.pk!r} is not stored yet.")
@@ -221,11 +220,8 @@ def _append(
     function created by a migration for the order model, would cut that to one.
     """
     connection = connections[db]
-    order_key = OrderEvent._meta.get_field("order").target_field
     with connection.cursor() as cursor:
-        cursor.execute(
-            _last_event_sql(db), [order_key.get_db_prep_value(order.pk, connection)]
-        )
+        cursor.execute(_last_event_sql(db), [order_key_param(order.pk, connection)])
         last, feed_floor = cursor.fetchone()
     return insert_event(
         order, (last or 0) + 1, kind, fields, status, db, feed_floor=feed_floor or 0
@@ -263,11 +259,6 @@ def _last_event_sql(db: str) -> str:
         f"SELECT MAX({seq}), MAX({feed_xid}) FROM {name(meta.db_table)} "
         f"WHERE {order} = %s"
     )
-
-
-def _pk_value(model: type[models.Model], pk: Any, connection: Any) -> Any:
-    assert model._meta.pk is not None
-    return model._meta.pk.get_db_prep_value(pk, connection)
 
 
 def insert_event(

@@ -36,7 +36,7 @@ from django.utils.timezone import is_aware, make_aware
 from tracking import conf, wire
 from tracking.feed import START, FeedPosition, VisibleHorizon
 from tracking.live.helpers import HelperPool
-from tracking.models import LinkRevocation, OrderEvent
+from tracking.models import LinkRevocation, OrderEvent, order_key_param
 from tracking.ordermodel import get_order_model
 from tracking.revocation import micros
 
@@ -245,9 +245,8 @@ def events_after(order_key: str, after: int, limit: int) -> list[StoredEvent]:
     the key and the data still go through the model's fields.
     """
     connection = connections[conf.get("DATABASE")]
-    order_field = OrderEvent._meta.get_field("order").target_field
     data_field = OrderEvent._meta.get_field("data")
-    key = order_field.get_db_prep_value(order_key, connection)
+    key = order_key_param(order_key, connection)
     with connection.cursor() as cursor:
         cursor.execute(_events_after_sql(connection.vendor), [key, after, limit])
         rows = cursor.fetchall()
