@@ -4,7 +4,8 @@
 transaction, so that per order the commit order is the ``seq`` order and a rolled-back
 transaction leaves neither a gap nor a phantom. Subscribers are woken only when the
 transaction commits: on Postgres by a NOTIFY sent inside it, which Postgres delivers at
-commit; on SQLite by the poller, which only sees committed rows.
+commit; on SQLite by the poller, which only sees committed rows. On Postgres the lock,
+the numbering, the insert and the NOTIFY are one statement (``tracking.pg_append``).
 """
 
 import functools
@@ -18,13 +19,13 @@ from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from tracking import conf
+from tracking import conf, pg_append
 from tracking.errors import InvalidEvent, OrderFinished
 from tracking.feed import TransactionId
 from tracking.models import OrderEvent, order_key_param
 from tracking.ordermodel import get_order_model, status_choices, terminal_statuses
+from tracking.pg_append import NOTIFY_CHANNEL
 
-NOTIFY_CHANNEL = "tracking_order_events"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 RESERVED_KINDS = frozenset({"reset", "message"})
 RESERVED_KEYS = ("status", "at")
@@ -51,12 +52,12 @@ def record_event(
         check_status(type(order), status)
 
     db = _database(order)
+    if status is None:
+        return _append(order, kind, fields, db)
     with transaction.atomic(using=db):
-        current = lock_order(order, db)
-        if status is not None:
-            _set_status(order, status, db)
-            current = status
-        return _append(order, kind, fields, current, db)
+        lock_order(order, db)
+        _set_status(order, status, db)
+        return _append(order, kind, fields, db, allow_finished=True)
 
 
 async def arecord_event(
@@ -90,14 +91,26 @@ def record_status_change(order: models.Model) -> OrderEvent | None:
                 f"The order is {stored}, which is final: its status cannot change."
             )
         check_status(type(order), status)
-        return _append(order, "status", {"previous": stored}, status, db)
+        return _append(
+            order,
+            "status",
+            {"previous": stored},
+            db,
+            status=status,
+            allow_finished=True,
+        )
 
 
 def record_creation(order: models.Model) -> OrderEvent:
     """Record the first event of a new order, so every stream starts with its status."""
-    db = _database(order)
-    with transaction.atomic(using=db):
-        return _append(order, "created", {}, str(order.status), db)
+    return _append(
+        order,
+        "created",
+        {},
+        _database(order),
+        status=str(order.status),
+        allow_finished=True,
+    )
 
 
 def check_kind(kind: object) -> None:
@@ -188,13 +201,21 @@ def lock_order(order: models.Model, db: str, *, allow_finished: bool = False) ->
         cursor.execute(_lock_sql(db), [order_key_param(order.pk, connection)])
         row = cursor.fetchone()
     if row is None:
-        raise InvalidEvent(f"The order {order.pk!r} is not stored yet.")
+        raise _not_stored(order)
     status = str(row[0])
     if not allow_finished and status in terminal_statuses(type(order)):
-        raise OrderFinished(
-            f"The order is {status}, which is final: it takes no more events."
-        )
+        raise _finished(status)
     return status
+
+
+def _not_stored(order: models.Model) -> InvalidEvent:
+    return InvalidEvent(f"The order {order.pk!r} is not stored yet.")
+
+
+def _finished(status: str) -> OrderFinished:
+    return OrderFinished(
+        f"The order is {status}, which is final: it takes no more events."
+    )
 
 
 def _set_status(order: models.Model, status: str, db: str) -> None:
@@ -210,26 +231,80 @@ def _set_status(order: models.Model, status: str, db: str) -> None:
 
 
 def _append(
-    order: models.Model, kind: str, fields: dict[str, Any], status: str, db: str
+    order: models.Model,
+    kind: str,
+    fields: dict[str, Any],
+    db: str,
+    *,
+    status: str | None = None,
+    allow_finished: bool = False,
 ) -> OrderEvent:
-    """Insert the next event of a locked order and announce it at commit.
+    """Lock the order, insert its next event and announce it at commit.
 
-    On Postgres an event costs six round trips (BEGIN, the lock, the last seq, the
-    INSERT, the NOTIFY, COMMIT); with writers and database on two cores that held the
-    benchmark near 550 events a second (BENCHMARKS.md). One statement per event, a
-    function created by a migration for the order model, would cut that to one.
+    The event reports ``status``, by default the stored one. Unless
+    ``allow_finished``, an order in a terminal status is refused.
     """
+    if connections[db].vendor == "postgresql":
+        return _append_in_postgres(order, kind, fields, db, status, allow_finished)
     connection = connections[db]
+    with transaction.atomic(using=db):
+        stored = lock_order(order, db, allow_finished=allow_finished)
+        with connection.cursor() as cursor:
+            cursor.execute(_last_event_sql(db), [order_key_param(order.pk, connection)])
+            last, feed_floor = cursor.fetchone()
+        return insert_event(
+            order,
+            (last or 0) + 1,
+            kind,
+            fields,
+            status or stored,
+            db,
+            feed_floor=feed_floor or 0,
+        )
+
+
+def _append_in_postgres(
+    order: models.Model,
+    kind: str,
+    fields: dict[str, Any],
+    db: str,
+    status: str | None,
+    allow_finished: bool,
+) -> OrderEvent:
+    """Do ``_append``'s work in one statement: ``tracking.pg_append``'s function."""
+    connection = connections[db]
+    now = timezone.now()
+    at = now.isoformat()
+    refuse = [] if allow_finished else sorted(terminal_statuses(type(order)))
+    key = order_key_param(order.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_last_event_sql(db), [order_key_param(order.pk, connection)])
-        last, feed_floor = cursor.fetchone()
-    return insert_event(
-        order, (last or 0) + 1, kind, fields, status, db, feed_floor=feed_floor or 0
+        cursor.execute(
+            pg_append.CALL_SQL,
+            [key, kind, json.dumps(fields), now, at, status, refuse],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise _not_stored(order)
+    stored, event_id, seq, feed_xid = row
+    if event_id is None:
+        raise _finished(stored)
+    event = OrderEvent(
+        id=event_id,
+        order_id=order.pk,
+        seq=seq,
+        kind=kind,
+        data={"status": status or stored, "at": at, **fields},
+        created_at=now,
+        feed_xid=feed_xid,
     )
+    event._state.adding = False
+    event._state.db = db
+    return event
 
 
-# Every event runs the two queries below. They are written once from the models'
-# names: the ORM took longer to compile them than the database to run them.
+# Every event on SQLite runs the two queries below (and a status change anywhere, the
+# lock). They are written once from the models' names: the ORM took longer to compile
+# them than the database to run them.
 
 
 @functools.cache

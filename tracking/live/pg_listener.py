@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from tracking.live.hub import Hub
-from tracking.recording import NOTIFY_CHANNEL
+from tracking.pg_append import NOTIFY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
