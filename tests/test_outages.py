@@ -87,7 +87,9 @@ def test_a_stream_whose_read_fails_ends_cleanly(caplog):
     async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
         raise OperationalError("server closed the connection unexpectedly")
 
-    state = OrderState(order=None, key="3", status="placed", first_seq=1, last_seq=1)
+    state = OrderState(
+        order=None, key="3", reference="r3", status="placed", first_seq=1, last_seq=1
+    )
     plan = StreamPlan(
         state=state,
         position=1,

@@ -19,6 +19,7 @@ from tracking.asgi import stream_view
 from tracking.errors import BadPosition
 from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
+from tracking.live.lookups import lookups
 from tracking.live.reader import OrderState
 from tracking.ordermodel import get_order_model, terminal_statuses
 from tracking.responses import (
@@ -126,7 +127,7 @@ async def authorise(request: HttpRequest, reference: str) -> tuple[Grant, OrderS
 async def _find(reference: str) -> OrderState:
     if not REFERENCE_PATTERN.fullmatch(reference):
         raise access.not_found()
-    state = await reader.run(reader.find_order, reference)
+    state = await lookups.find(reference)
     if state is None:
         raise access.not_found()
     return state

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +72,7 @@ class OrderState:
 
     order: Any
     key: str
+    reference: str
     status: str
     first_seq: int
     last_seq: int
@@ -148,20 +149,32 @@ def _report_success() -> None:
         logger.info("Database reads work again.")
 
 
-def find_order(reference: str) -> OrderState | None:
-    """Return the order with this public reference, its event range and its last
-    revocation, or None; one query, since every stream connection asks it.
+def find_orders(references: Sequence[str]) -> dict[str, OrderState]:
+    """Return the orders with these public references, by reference, each with its
+    event range and last revocation; a reference with no order is left out.
 
-    The row goes through the fields' own converters, as the ORM would convert it,
+    One query for them all: every stream connection looks its order up, thousands
+    within seconds in a reconnect storm, and ``tracking.live.lookups`` gathers them.
+    The rows go through the fields' own converters, as the ORM would convert them,
     but without a queryset: building one cost more than the query itself.
     """
-    query = _find_order_query()
+    query = _find_orders_query(_batch_size(len(references)))
     connection = connections[query.alias]
+    # Repeating a reference to fill the query's slots changes nothing it finds.
+    padded = [*references, *[references[0]] * (query.slots - len(references))]
     with connection.cursor() as cursor:
-        cursor.execute(query.sql, [reference])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        cursor.execute(query.sql, padded)
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        state = _order_state(row, query, connection)
+        found[state.reference] = state
+    return found
+
+
+def _order_state(
+    row: Sequence[Any], query: "_OrderQuery", connection: Any
+) -> OrderState:
     values = [
         _converted(value, column, connection)
         for value, column in zip(row, query.columns, strict=True)
@@ -172,6 +185,7 @@ def find_order(reference: str) -> OrderState | None:
     return OrderState(
         order=order,
         key=str(order.pk),
+        reference=str(order.reference),
         status=str(order.status),
         first_seq=first or 0,
         last_seq=last or 0,
@@ -179,40 +193,51 @@ def find_order(reference: str) -> OrderState | None:
     )
 
 
+def _batch_size(count: int) -> int:
+    """Round ``count`` up to a power of two, so that a few compiled queries serve
+    every batch size up to ``MAX_LOOKUPS``."""
+    if not 0 < count <= MAX_LOOKUPS:
+        raise ValueError(f"Look up 1 to {MAX_LOOKUPS} orders at once, not {count}.")
+    return 1 << (count - 1).bit_length()
+
+
 @dataclass(frozen=True, slots=True)
 class _OrderQuery:
     alias: str
     sql: str
+    # How many references the query takes.
+    slots: int
     # The selected expressions, in order: the order's fields, then the annotations.
     columns: tuple[Any, ...]
     attnames: tuple[str, ...]
 
 
 @functools.cache
-def _find_order_query() -> _OrderQuery:
-    """Compile the query of ``find_order`` once: the ORM takes longer to compile it
-    than the database takes to run it, and a reconnect storm asks it for every
-    client. Its one parameter is the reference, a plain string."""
+def _find_orders_query(slots: int) -> _OrderQuery:
+    """Compile the query of ``find_orders`` for ``slots`` references, once: the ORM
+    takes longer to compile it than the database takes to run it. Its parameters are
+    the references, plain strings."""
     db = conf.get("DATABASE")
+    placeholders = [f"{_REFERENCE}-{slot}" for slot in range(slots)]
     events = OrderEvent.objects.using(db).filter(order_id=OuterRef("pk"))
     revocations = LinkRevocation.objects.using(db).filter(order_id=OuterRef("pk"))
     query = (
         get_order_model()
         ._base_manager.using(db)
-        .filter(reference=_REFERENCE)
+        .filter(reference__in=placeholders)
         .annotate(
             tracking_first=Subquery(events.order_by("seq").values("seq")[:1]),
             tracking_last=Subquery(events.order_by("-seq").values("seq")[:1]),
             tracking_revoked=Subquery(revocations.values("revoked_at")[:1]),
-        )[:1]
+        )
     )
     compiler = query.query.get_compiler(using=db)
     sql, params = compiler.as_sql()
-    if params != (_REFERENCE,):
-        raise RuntimeError(f"find_order's query has unexpected parameters {params}.")
+    if list(params) != placeholders:
+        raise RuntimeError(f"find_orders's query has unexpected parameters {params}.")
     columns = tuple(expression for expression, _, _ in compiler.select)
     attnames = tuple(column.target.attname for column in columns[:-3])
-    return _OrderQuery(db, sql, columns, attnames)
+    return _OrderQuery(db, sql, slots, columns, attnames)
 
 
 def _converted(value: Any, column: Any, connection: Any) -> Any:
@@ -224,6 +249,8 @@ def _converted(value: Any, column: Any, connection: Any) -> Any:
 
 
 _REFERENCE = "tracking-reference-placeholder"
+# The most references ``find_orders`` takes at once.
+MAX_LOOKUPS = 1024
 
 
 def _aware(moment: Any) -> datetime | None:
