@@ -14,9 +14,9 @@ middleware is a hop of its own, and with Django's default middleware those hops 
 most of what a reconnecting client cost the server. The middleware, the view and its
 authentication are the same in both modes; only where the hooks run differs.
 
-It also bounds each write: a client that reads nothing for ``SEND_TIMEOUT_SECONDS`` is
-dropped, so a stalled consumer cannot hold a stream (and its buffers) forever. Other
-responses are served exactly as Django serves them.
+It also bounds each write (``tracking.sends``): a client that reads nothing for
+``SEND_TIMEOUT_SECONDS`` is dropped. Other responses are served exactly as Django
+serves them.
 """
 
 import asyncio
@@ -39,7 +39,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.http.response import ResponseHeaders
 from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefix
 
-from tracking import conf, metrics, wire
+from tracking import conf, wire
+from tracking.sends import writes
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +50,12 @@ prepared_by_handler: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "tracking_prepared_by_handler", default=False
 )
 
-# Why this handler ended a stream that its view did not end, for the stream's log line.
-ended_because: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "tracking_ended_because", default=None
-)
-
 # The sync parts (signal receivers, middleware, the view's sync calls) of every stream
 # request run on these few threads, instead of a thread started and joined per request:
 # a reconnect storm of thousands of clients then costs no thread at all. Each
 # request's middleware and view run on one of them; there are a few, not one, so that
 # a request stuck in its middleware (a slow session lookup) does not hold up the rest.
 _STREAM_REQUESTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracking-req")
-
-# The streams waiting for their client to take data; ``end_sends`` ends them.
-_sending: set["asyncio.Task[Any]"] = set()
-_ending = False
 
 
 def stream_view(view: Any) -> Any:
@@ -141,8 +133,7 @@ class TrackingASGIHandler(ASGIHandler):
         await sync_to_async(connections.close_all)()
         _release_request_thread()
         prepared_by_handler.set(True)
-        timeout = conf.get("SEND_TIMEOUT_SECONDS")
-        await super().send_response(response, _bounded(send, timeout))
+        await super().send_response(response, _bounded(send))
 
 
 def get_asgi_application() -> TrackingASGIHandler:
@@ -216,12 +207,15 @@ def _release_request_thread() -> None:
         executor.shutdown(wait=False)
 
 
-def _bounded(send: Any, timeout: float) -> Any:
-    """Wrap ``send`` so that a write the client does not take within ``timeout``
-    ends the response as a disconnect would."""
+def _bounded(send: Any) -> Any:
+    """Wrap ``send`` so that a write the client does not take within
+    ``SEND_TIMEOUT_SECONDS`` ends the response as a disconnect would."""
+    task = asyncio.current_task()
+    assert task is not None
+    timeout = conf.get("SEND_TIMEOUT_SECONDS")
 
     async def bounded_send(message: Any) -> None:
-        if not await _send_or_drop(send, message, timeout):
+        if not await writes.send(send, message, task, timeout):
             # Django treats a cancelled send as a client that went away.
             raise asyncio.CancelledError
 
@@ -259,7 +253,12 @@ async def _send_stream(response: HttpResponseBase, receive: Any, send: Any) -> N
     try:
         async with aclosing(aiter(response)) as content:
             async for part in content:
-                if not await _send_within(send, part, timeout):
+                message = {
+                    "type": "http.response.body",
+                    "body": part,
+                    "more_body": True,
+                }
+                if not await writes.send(send, message, streaming, timeout):
                     return
     except asyncio.CancelledError:
         if not watcher.done():
@@ -270,47 +269,6 @@ async def _send_stream(response: HttpResponseBase, receive: Any, send: Any) -> N
     finally:
         watcher.cancel()
     await send({"type": "http.response.body"})
-
-
-async def _send_within(send: Any, part: bytes, timeout: float) -> bool:
-    """Send ``part``; return False if the client took none of it for ``timeout``, or
-    the server is stopping while it waits."""
-    message = {"type": "http.response.body", "body": part, "more_body": True}
-    task = asyncio.current_task()
-    assert task is not None
-    _sending.add(task)
-    try:
-        return await _send_or_drop(send, message, timeout)
-    except asyncio.CancelledError:
-        if not _ending:
-            raise
-        task.uncancel()
-        ended_because.set("the server is shutting down")
-        return False
-    finally:
-        _sending.discard(task)
-
-
-async def _send_or_drop(send: Any, message: Any, timeout: float) -> bool:
-    """Send ``message``; return False if the client took none of it for ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            await send(message)
-    except TimeoutError:
-        logger.warning("Dropped a slow client: it took no data for %s s.", timeout)
-        metrics.SLOW_CONSUMERS_DROPPED.inc()
-        ended_because.set(f"the client took no data for {timeout} s")
-        return False
-    return True
-
-
-def end_sends() -> None:
-    """End the streams waiting for a client that takes no data: the server is
-    stopping, and they would hold up its exit until the send timeout."""
-    global _ending
-    _ending = True
-    for task in list(_sending):
-        task.cancel()
 
 
 async def _cancel_on_disconnect(receive: Any, streaming: asyncio.Task[Any]) -> None:

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking import conf, limits, metrics, wire
-from tracking.asgi import ended_because, prepared_by_handler, stream_view
+from tracking.asgi import prepared_by_handler, stream_view
 from tracking.errors import BadPosition
 from tracking.feed import START, FeedPosition
 from tracking.limits import TooManyStreams
@@ -33,6 +33,7 @@ from tracking.responses import (
     too_many,
     with_stream_headers,
 )
+from tracking.sends import ended_because
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ async def _follow(
         wait = plan.heartbeat - (now - quiet_since)
         if batch.held_back:
             wait = min(wait, plan.recheck)
-        await feed.wait(seen, max(0.0, min(wait, plan.deadline - now)))
+        await feed.wait_after(seen, max(0.0, min(wait, plan.deadline - now)))
 
 
 def _reset(plan: FeedPlan) -> bytes:

@@ -15,9 +15,10 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections
 
 from tracking import metrics, wire
-from tracking.asgi import ended_because, prepared_by_handler
+from tracking.asgi import prepared_by_handler
 from tracking.live.hub import Hub
 from tracking.live.reader import OrderState, StoredEvent
+from tracking.sends import ended_because
 
 logger = logging.getLogger(__name__)
 

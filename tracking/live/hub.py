@@ -29,36 +29,62 @@ Fetch = Callable[[str, int, int], Awaitable[list[StoredEvent]]]
 CACHE_SIZE = 64
 
 
-class Topic:
+class Waiters:
+    """Streams waiting for the next change of what they follow, woken all at once.
+
+    Like an ``asyncio.Event`` that is set and cleared at once, with a timeout per
+    wait. Each wait is one timer: ``asyncio.timeout`` around ``Event.wait`` cost a
+    third of handing an event to a stream, and a fan-out wakes every stream of an
+    order. ``version`` counts the pulses, so that a stream can tell whether one came
+    while it was not waiting.
+    """
+
+    __slots__ = ("_waiting", "version")
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._waiting: set[asyncio.Future[bool]] = set()
+
+    def pulse(self) -> None:
+        """Wake every waiting stream."""
+        self.version += 1
+        waiting, self._waiting = self._waiting, set()
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_result(True)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for the next pulse; return False if ``timeout`` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiting.add(waiter)
+        timer = loop.call_later(timeout, _time_up, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiting.discard(waiter)
+
+
+def _time_up(waiter: "asyncio.Future[bool]") -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+class Topic(Waiters):
     """The streams of one order in this process, and its newest events."""
 
-    __slots__ = (
-        "changed",
-        "fetching",
-        "key",
-        "newest",
-        "reads",
-        "recent",
-        "subscribers",
-        "version",
-    )
+    __slots__ = ("fetching", "key", "newest", "reads", "recent", "subscribers")
 
     def __init__(self, key: str) -> None:
+        super().__init__()
         self.key = key
         self.subscribers: set[Subscription] = set()
-        self.changed = asyncio.Event()
-        self.version = 0
         self.recent: deque[StoredEvent] = deque(maxlen=CACHE_SIZE)
         self.newest = 0
         self.fetching: asyncio.Task[None] | None = None
         # The streams' own reads under way, by the position they read after.
         self.reads: dict[int, asyncio.Task[list[StoredEvent]]] = {}
-
-    def pulse(self) -> None:
-        """Wake every stream waiting on this order."""
-        self.version += 1
-        self.changed.set()
-        self.changed.clear()
 
     def cached_after(self, position: int) -> list[StoredEvent] | None:
         """Return the cached events after ``position``, or None if the cache has a gap.
@@ -120,10 +146,7 @@ class Subscription:
                 continue
             if topic.version != seen:
                 continue
-            try:
-                async with asyncio.timeout(timeout):
-                    await topic.changed.wait()
-            except TimeoutError:
+            if not await topic.wait(timeout):
                 return []
 
     async def _read(self, position: int) -> list[StoredEvent]:
@@ -144,37 +167,25 @@ class Subscription:
         return events
 
 
-class FeedWaiters:
+class FeedWaiters(Waiters):
     """The streams of the global feed in this process.
 
     Every notification of every order wakes them; each then reads the feed itself.
     They share no cache: their positions differ, and there are few of them (staff).
     """
 
-    __slots__ = ("changed", "closing", "count", "version")
+    __slots__ = ("closing", "count")
 
     def __init__(self) -> None:
-        self.changed = asyncio.Event()
+        super().__init__()
         self.count = 0
-        self.version = 0
         # Set when the server is shutting down (see ``Hub.close_all``).
         self.closing = False
 
-    def pulse(self) -> None:
-        """Wake every stream of the feed."""
-        self.version += 1
-        self.changed.set()
-        self.changed.clear()
-
-    async def wait(self, seen: int, timeout: float) -> None:
+    async def wait_after(self, seen: int, timeout: float) -> None:
         """Return once the version has moved past ``seen``, or after ``timeout``."""
-        if self.version != seen:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await self.changed.wait()
-        except TimeoutError:
-            return
+        if self.version == seen:
+            await self.wait(timeout)
 
 
 class Hub:

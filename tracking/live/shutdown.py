@@ -16,8 +16,8 @@ import threading
 from types import FrameType
 from typing import Any
 
-from tracking.asgi import end_sends
 from tracking.live.hub import Hub
+from tracking.sends import writes
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _handler(hub: Hub, loop: asyncio.AbstractEventLoop, previous: Any) -> Any:
                 hub.subscriber_count(),
             )
         loop.call_soon_threadsafe(hub.close_all)
-        loop.call_soon_threadsafe(end_sends)
+        loop.call_soon_threadsafe(writes.end_all)
         if callable(previous):
             previous(number, frame)
         elif previous == signal.SIG_DFL:
