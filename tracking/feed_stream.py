@@ -30,6 +30,7 @@ from tracking.ordermodel import get_order_model
 from tracking.responses import (
     check_stream_request,
     refusal,
+    stream_head,
     too_many,
     with_stream_headers,
 )
@@ -77,7 +78,7 @@ async def feed_events(request: HttpRequest) -> HttpResponse:
     if not await may_watch_all(user):
         return refusal(403, FORBIDDEN_REASON)
     if request.method == "HEAD":
-        return with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+        return stream_head()
     return await _open(request, user, position)
 
 

@@ -4,8 +4,9 @@ every stream request passes first."""
 import logging
 
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from tracking import wire
 from tracking.limits import TooManyStreams
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,17 @@ def with_stream_headers(response: HttpResponse) -> HttpResponse:
     for name, value in STREAM_HEADERS.items():
         response[name] = value
     return response
+
+
+def stream_head() -> HttpResponse:
+    """Answer HEAD with the headers of the stream GET would open, and no body.
+
+    Streaming, so that no middleware adds the ``Content-Length: 0`` of an empty
+    response: a stream has no length, and HEAD must not claim a different one.
+    """
+    return with_stream_headers(
+        StreamingHttpResponse((), content_type=wire.CONTENT_TYPE)
+    )
 
 
 def too_many(exc: TooManyStreams) -> HttpResponse:

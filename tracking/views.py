@@ -25,6 +25,7 @@ from tracking.ordermodel import get_order_model, terminal_statuses
 from tracking.responses import (
     check_stream_request,
     refusal,
+    stream_head,
     too_many,
     with_stream_headers,
 )
@@ -64,7 +65,7 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     if plan.finished_at(position):
         return _no_content()
     if request.method == "HEAD":
-        return with_stream_headers(HttpResponse(content_type=wire.CONTENT_TYPE))
+        return stream_head()
     address = ("address", limits.client_address(request))
     try:
         lease = limits.limiter.acquire([grant.holder, address])

@@ -55,6 +55,7 @@ def test_only_staff_who_may_view_orders_get_the_feed(server, alias):
     assert "staff who may view orders" in clerk.text
     assert allowed.status_code == 200
     assert allowed.headers["content-type"] == "text/event-stream"
+    assert "content-length" not in allowed.headers
 
 
 @pytest.mark.parametrize("position", ["7", "-1-2", "1-2-3", "a-1", "1-" + "9" * 20])

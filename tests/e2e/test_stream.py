@@ -245,6 +245,9 @@ def test_head_answers_headers_only(server, make_order, token_headers):
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["cache-control"] == "no-store"
+    # The stream GET opens has no length; HEAD must not claim one.
+    assert "content-length" not in response.headers
     assert response.content == b""
 
 
