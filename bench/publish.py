@@ -19,6 +19,10 @@ class PublishError(Exception):
 class Publisher(Protocol):
     """Something that records one event for a key and says when it was committed."""
 
+    def ready(self, keys: list[str]) -> None:
+        """Get ready to publish to these keys, before any publish is timed."""
+        ...
+
     def publish(self, key: str, data: dict[str, Any]) -> float:
         """Record ``data`` as an event of ``key``; return the commit time."""
         ...
@@ -39,6 +43,10 @@ class HttpPublisher:
 
     def __init__(self, port: int, timeout: float = 30.0) -> None:
         self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def ready(self, keys: list[str]) -> None:
+        """Connect now; the peers need nothing else."""
+        self._conn.connect()
 
     def publish(self, key: str, data: dict[str, Any]) -> float:
         """Send one event and wait for the server's answer."""

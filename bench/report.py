@@ -124,8 +124,9 @@ METHOD = """\
 - Fan-out publishes each event only after the previous one reached every subscriber.
 - Throughput: four writer threads publish as fast as the server confirms, for five
   seconds, each event to a random order with one subscriber. For our server each
-  writer is a Django process calling `record_event` on orders it loaded once; the
-  writers, Postgres and the server share the machine's two cores.
+  writer is a Django process calling `record_event` on orders it loaded before the
+  clock started (as was each peer's connection); the writers, Postgres and the
+  server share the machine's two cores.
 - Storm: clients (ten per order, each with its own token) see one event, all
   disconnect, one more event per order is published, then all reconnect at once
   (up to 1,000 connects in flight per client process) with `Last-Event-ID` while

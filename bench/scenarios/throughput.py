@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from contextlib import ExitStack
 
-from bench.publish import PublishError
+from bench.publish import Publisher, PublishError
 from bench.scenarios.common import (
     Context,
     Figure,
@@ -37,16 +38,22 @@ def run(ctx: Context) -> list[Figure]:
     ctx.client.mark_cpu()
     sent: dict[int, float] = {}
     errors = ctx.publish_errors
-    start = time.time()
-    threads = [
-        threading.Thread(target=_writer, args=(ctx, subs, seed, sent, errors))
-        for seed in range(WRITERS)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.time() - start
+    with ExitStack() as stack:
+        # Started and ready before the clock starts: a writer's start-up is not
+        # recording.
+        publishers = [stack.enter_context(ctx.publisher()) for _ in range(WRITERS)]
+        for publisher in publishers:
+            publisher.ready([sub.key for sub in subs])
+        start = time.time()
+        threads = [
+            threading.Thread(target=_writer, args=(publisher, subs, seed, sent, errors))
+            for seed, publisher in enumerate(publishers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.time() - start
     ctx.client.wait_events(len(sent), WAIT_SECONDS)
     records = ctx.client.collect()
     cpu = client_cpu(ctx, f"throughput {count} subscribers")
@@ -57,7 +64,7 @@ def run(ctx: Context) -> list[Figure]:
 
 
 def _writer(
-    ctx: Context,
+    publisher: Publisher,
     subs: list[Subscription],
     seed: int,
     sent: dict[int, float],
@@ -65,16 +72,15 @@ def _writer(
 ) -> None:
     chooser = random.Random(seed)
     deadline = time.monotonic() + SECONDS
-    with ctx.publisher() as publisher:
-        for _ in range(MAX_EVENTS_PER_WRITER):
-            if time.monotonic() >= deadline:
-                return
-            mark = next_mark()
-            try:
-                sent[mark] = publisher.publish(chooser.choice(subs).key, {"b": mark})
-            except (PublishError, OSError) as exc:
-                errors.append(str(exc))
-                return
+    for _ in range(MAX_EVENTS_PER_WRITER):
+        if time.monotonic() >= deadline:
+            return
+        mark = next_mark()
+        try:
+            sent[mark] = publisher.publish(chooser.choice(subs).key, {"b": mark})
+        except (PublishError, OSError) as exc:
+            errors.append(str(exc))
+            return
 
 
 def _figures(

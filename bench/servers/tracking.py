@@ -104,6 +104,10 @@ class Writer:
             raise PublishError(answer["error"])
         return answer["ok"]
 
+    def ready(self, keys: list[str]) -> None:
+        """Wait until Django is set up and these orders are loaded."""
+        self.ask({"op": "load", "references": keys})
+
     def publish(self, key: str, data: dict[str, Any]) -> float:
         """Record one event for the order ``key``; return the commit time."""
         return float(self.ask({"op": "record", "reference": key, "data": data}))
@@ -243,11 +247,18 @@ def _serve_writer() -> None:
         connections.close_all()
         return made
 
+    def load(references: list[str]) -> None:
+        orders.update(
+            (order.reference, order)
+            for order in Order.objects.filter(reference__in=references)
+        )
+        connections.close_all()
+
     def record(reference: str, data: dict[str, Any]) -> float:
-        # A shop records an event for an order it has in hand: load every order of
-        # the run once, so that a lookup per event does not count as recording.
+        # A shop records an event for an order it has in hand: a writer not readied
+        # with this order (``load``) looks it up once.
         if reference not in orders:
-            orders.update((order.reference, order) for order in Order.objects.all())
+            orders[reference] = Order.objects.get(reference=reference)
         record_event(orders[reference], EVENT_KIND, data)
         return time.time()
 
@@ -258,6 +269,8 @@ def _serve_writer() -> None:
                 answer: dict[str, Any] = {
                     "ok": create(request["count"], request["per_order"])
                 }
+            elif request["op"] == "load":
+                answer = {"ok": load(request["references"])}
             else:
                 answer = {"ok": record(request["reference"], request["data"])}
         except Exception as exc:
