@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -109,3 +110,27 @@ def test_a_request_that_went_away_leaves_the_others_their_answer(
 
     assert isinstance(gone, asyncio.CancelledError)
     assert state.key == str(second.pk)
+
+
+def test_lookups_from_event_loops_of_other_threads_all_get_their_answer(
+    make_order, alias, batches, settings
+):
+    """Served without ASGI, Django runs each async view in an event loop of its own,
+    on the request's thread: a batch of one loop answered futures of another, whose
+    requests then waited for ever."""
+    # No helper threads: their connections would outlive the test database.
+    settings.TRACKING = {**settings.TRACKING, "READ_THREADS": 1}
+    orders = [make_order() for _ in range(12)]
+    finder = lookups.OrderLookups()
+
+    def look_up(order: Any) -> Any:
+        async def find() -> Any:
+            return await asyncio.wait_for(finder.find(order.reference), 10)
+
+        return asyncio.run(find())
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        states = list(pool.map(look_up, orders))
+    run(lambda: asyncio.sleep(0), alias)
+
+    assert [state.key for state in states] == [str(order.pk) for order in orders]
