@@ -6,11 +6,17 @@ consumer cannot hold a stream and its buffers forever. A timer per write
 fan-out makes a write per stream. So each write only notes its deadline, and one
 watchdog task per event loop cancels the writes past theirs, twice a second: a slow
 client is dropped within half a second after its timeout.
+
+A dropped client's connection is aborted, not closed. A graceful close waits until
+the client has taken what is queued for it, and one that keeps its window shut would
+hold the socket, its buffers and the server's shutdown as long as it likes.
 """
 
 import asyncio
 import contextvars
 import logging
+import socket
+import struct
 from typing import Any
 
 from tracking import metrics
@@ -53,6 +59,7 @@ class Writes:
                 raise
             task.uncancel()
             ended_because.set(why)
+            _abort_connection(send)
             return False
         finally:
             del self._deadlines[task]
@@ -88,6 +95,25 @@ class Writes:
         self._stopped[task] = why
         task.cancel()
         return True
+
+
+def _abort_connection(send: Any) -> None:
+    """Drop the client's connection at once, with what is queued for it.
+
+    ASGI has no message for that. Under uvicorn, ``send`` is a method of the
+    request's cycle, which holds the connection's transport; under other servers the
+    connection is closed as they close it, once the client has taken its data.
+    """
+    transport: Any = getattr(getattr(send, "__self__", None), "transport", None)
+    if not hasattr(transport, "abort"):
+        return
+    # (uvloop's transports are not ``asyncio.Transport`` instances.)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger zero: the kernel resets the connection and drops the queued bytes,
+        # instead of keeping them, and the socket, until the client takes them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 writes = Writes()
