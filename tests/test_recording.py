@@ -14,8 +14,8 @@ from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import database_url
-from tracking import wire
-from tracking.errors import InvalidEvent, OrderFinished
+from tracking import pg_append, wire
+from tracking.errors import DatabaseNotReady, InvalidEvent, OrderFinished
 from tracking.models import OrderEvent
 from tracking.pg_append import FUNCTION, NOTIFY_CHANNEL
 from tracking.recording import arecord_event, record_event
@@ -263,13 +263,49 @@ def test_on_postgres_an_event_is_one_statement(make_order, alias):
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_migrate_writes_the_recording_function_again(make_order, alias):
+def test_without_its_function_recording_says_to_migrate(make_order, alias):
+    """As after upgrading the code without running ``migrate``."""
     order = make_order()
     with connections[alias].cursor() as cursor:
         cursor.execute(f"DROP FUNCTION {FUNCTION}")
 
+    with pytest.raises(DatabaseNotReady, match=r"run manage\.py migrate"):
+        record_event(order, "note")
     call_command("migrate", database=alias, verbosity=0)
 
+    assert record_event(order, "note").seq == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_migrating_back_and_forth_rewrites_the_function(make_order, alias):
+    order = make_order()
+
+    call_command("migrate", "tracking", "0003", database=alias, verbosity=0)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", [FUNCTION])
+        assert cursor.fetchone() == (1,)  # written again by post_migrate
+        cursor.execute(f"DROP FUNCTION {FUNCTION}")
+    call_command("migrate", "tracking", database=alias, verbosity=0)
+
+    assert record_event(order, "note").seq == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_writing_the_function_again_replaces_it_in_place(make_order, alias):
+    """Each migrate dropped and created it: a writer that had looked the old one up
+    failed ("cache lookup failed for function") when a deploy migrated under load.
+    Replaced in place, it keeps its identity, and such writers keep working."""
+    order = make_order()
+    query = f"SELECT oid FROM pg_proc WHERE proname = '{FUNCTION}'"
+    with connections[alias].cursor() as cursor:
+        cursor.execute(query)
+        before = cursor.fetchall()
+        pg_append.write_function(connections[alias])
+        cursor.execute(query)
+        after = cursor.fetchall()
+
+    assert len(before) == 1
+    assert after == before
     assert record_event(order, "note").seq == 2
 
 

@@ -15,3 +15,7 @@ class OrderFinished(TrackingError):
 
 class BadPosition(TrackingError, ValueError):
     """A stream request's position (``Last-Event-ID``) is not a valid event id."""
+
+
+class DatabaseNotReady(TrackingError):
+    """The database lacks what the app writes into it on ``migrate``."""

@@ -12,9 +12,12 @@ its statements takes a new snapshot, so the last ``seq`` it reads after waiting 
 the lock includes the event of the writer that held it.
 
 The function is written from the project's order model, whose table and key type
-are the project's choice (``TRACKING_ORDER_MODEL``). So it is (re)created after every
-``migrate`` (``post_migrate``), not by a migration: a migration would keep the table
-it saw first, and projects that test with ``--nomigrations`` would lack it.
+are the project's choice (``TRACKING_ORDER_MODEL``). Migration 0004 writes it, so an
+upgrade shows up as a migration to apply; it is written again after every
+``migrate`` (``post_migrate``), so that it follows a change of order model, and so
+that projects testing with ``--nomigrations`` have it too. It is replaced in place:
+writers calling it meanwhile keep working. A later version that changes what it
+returns must drop it in a migration of its own (``CREATE OR REPLACE`` cannot).
 """
 
 from typing import Any
@@ -30,7 +33,7 @@ FUNCTION = "tracking_append_event"
 CALL_SQL = f"SELECT * FROM {FUNCTION}(%s, %s, %s::jsonb, %s, %s, %s, %s::text[])"
 
 _BODY = """
-CREATE FUNCTION {function}(
+CREATE OR REPLACE FUNCTION {function}(
     p_order {key_type}, p_kind text, p_fields jsonb, p_at timestamptz,
     p_at_text text, p_status text, p_refuse text[]
 ) RETURNS TABLE (stored_status text, event_id bigint, event_seq bigint,
@@ -69,7 +72,7 @@ $body$
 def create_function_sql(
     connection: Any, order_model: type[models.Model], event_model: type[models.Model]
 ) -> str:
-    """Return the ``CREATE FUNCTION`` statement for these models' tables."""
+    """Return the ``CREATE OR REPLACE FUNCTION`` statement for these models."""
     name = connection.ops.quote_name
     events = event_model._meta
     orders = order_model._meta
@@ -94,22 +97,39 @@ def create_function_sql(
 
 
 def install(sender: AppConfig, using: str, **kwargs: Any) -> None:
-    """Replace the function in database ``using``, after ``migrate`` or ``flush``.
+    """Write the function in database ``using`` after ``migrate`` (or ``flush``).
 
-    Connected to ``post_migrate`` for the tracking app only. Dropping first lets the
-    key type change with the order model (``CREATE OR REPLACE`` would add a second
-    function beside the old one instead); one transaction hides the swap from
-    writers.
+    Connected to ``post_migrate`` for the tracking app only.
     """
+    write_function(connections[using])
+
+
+def write_function(connection: Any) -> None:
+    """Create or replace the function for the current order model, and drop any
+    version of it that takes another type of key (the order model changed)."""
     from tracking.models import OrderEvent
     from tracking.ordermodel import get_order_model
 
-    connection = connections[using]
     if connection.vendor != "postgresql":
         return
-    if not router.allow_migrate_model(using, OrderEvent):
+    if not router.allow_migrate_model(connection.alias, OrderEvent):
         return
-    sql = create_function_sql(connection, get_order_model(), OrderEvent)
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}")
-        cursor.execute(sql)
+    order_model = get_order_model()
+    key_type = OrderEvent._meta.get_field("order").db_type(connection)
+    signature = f"{FUNCTION}({key_type}, text, jsonb, timestamptz, text, text, text[])"
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(create_function_sql(connection, order_model, OrderEvent))
+        cursor.execute(
+            "SELECT oid::regprocedure::text FROM pg_proc "
+            "WHERE proname = %s AND oid <> %s::regprocedure",
+            [FUNCTION, signature],
+        )
+        for (other,) in cursor.fetchall():
+            cursor.execute(f"DROP FUNCTION {other}")
+
+
+def drop_function(connection: Any) -> None:
+    """Drop the function: migration 0004 undone."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}")

@@ -14,13 +14,13 @@ import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections, models, router, transaction
+from django.db import ProgrammingError, connections, models, router, transaction
 from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from tracking import conf, pg_append
-from tracking.errors import InvalidEvent, OrderFinished
+from tracking.errors import DatabaseNotReady, InvalidEvent, OrderFinished
 from tracking.feed import TransactionId
 from tracking.models import OrderEvent, order_key_param
 from tracking.ordermodel import get_order_model, status_choices, terminal_statuses
@@ -278,10 +278,18 @@ def _append_in_postgres(
     refuse = [] if allow_finished else sorted(terminal_statuses(type(order)))
     key = order_key_param(order.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            pg_append.CALL_SQL,
-            [key, kind, json.dumps(fields), now, at, status, refuse],
-        )
+        try:
+            cursor.execute(
+                pg_append.CALL_SQL,
+                [key, kind, json.dumps(fields), now, at, status, refuse],
+            )
+        except ProgrammingError as exc:
+            if pg_append.FUNCTION in str(exc):
+                raise DatabaseNotReady(
+                    f"The database has no {pg_append.FUNCTION} function, which "
+                    "records events on Postgres: run manage.py migrate."
+                ) from exc
+            raise
         row = cursor.fetchone()
     if row is None:
         raise _not_stored(order)
