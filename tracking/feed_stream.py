@@ -77,15 +77,14 @@ async def feed_events(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     if not await may_watch_all(user):
         return refusal(403, FORBIDDEN_REASON)
-    if request.method == "HEAD":
-        return stream_head()
     return await _open(request, user, position)
 
 
 async def _open(
     request: HttpRequest, user: Any, position: FeedPosition
 ) -> HttpResponse:
-    """Start the stream, within the user's and the address's stream limits."""
+    """Start the stream (or answer HEAD as it would), within the user's and the
+    address's stream limits."""
     try:
         end = await reader.run(reader.feed_end)
     except DatabaseError:
@@ -95,6 +94,10 @@ async def _open(
         lease = limits.limiter.acquire([("user", str(user.pk)), address])
     except TooManyStreams as exc:
         return too_many(exc)
+    if request.method == "HEAD":
+        # Counted as the GET it stands for would be, so both get the same answer.
+        lease.release()
+        return stream_head()
     stream = limits.hold(lease, feed_stream(_plan(position, end), get_hub()))
     response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
     return with_stream_headers(response)

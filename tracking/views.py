@@ -64,13 +64,15 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     plan = _plan(state, position, grant)
     if plan.finished_at(position):
         return _no_content()
-    if request.method == "HEAD":
-        return stream_head()
     address = ("address", limits.client_address(request))
     try:
         lease = limits.limiter.acquire([grant.holder, address])
     except TooManyStreams as exc:
         return too_many(exc)
+    if request.method == "HEAD":
+        # Counted as the GET it stands for would be, so both get the same answer.
+        lease.release()
+        return stream_head()
     stream = limits.hold(lease, event_stream(plan, get_hub()))
     response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
     return with_stream_headers(response)

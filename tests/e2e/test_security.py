@@ -360,14 +360,18 @@ def test_streams_beyond_the_token_limit_get_429(guarded, make_order, bystander):
     streams = open_streams(url, headers, 2)
 
     refused = httpx.get(url, headers=headers, timeout=10)
+    head = httpx.head(url, headers=headers, timeout=10)
     streams[0].stop()
     wait_until(lambda: guarded.health()["streams"] == 1, 15, "one stream closed")
+    head_with_room = httpx.head(url, headers=headers, timeout=10)
     again = open_streams(url, headers, 1)
     close([*streams, *again], guarded)
 
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "30"
     assert "this link" in refused.text
+    # HEAD answers as GET would, and holds no slot: the GET after it got in.
+    assert (head.status_code, head_with_room.status_code) == (429, 200)
     assert_readable(refused)
     assert_no_leak(refused, bystander)
     assert_still_streams(guarded, bystander)
