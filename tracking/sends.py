@@ -4,8 +4,9 @@ A client that takes no data for ``SEND_TIMEOUT_SECONDS`` is dropped, so that a s
 consumer cannot hold a stream and its buffers forever. A timer per write
 (``asyncio.timeout``) cost more than the rest of handing an event to a stream, and a
 fan-out makes a write per stream. So each write only notes its deadline, and one
-watchdog task per event loop cancels the writes past theirs, twice a second: a slow
-client is dropped within half a second after its timeout.
+watchdog task cancels the writes past theirs, twice a second: a slow client is
+dropped within half a second after its timeout. The watchdog runs on the event loop
+of the latest write: a server process (a uvicorn worker) streams from one loop.
 
 A dropped client's connection is aborted, not closed. A graceful close waits until
 the client has taken what is queued for it, and one that keeps its window shut would
