@@ -16,23 +16,20 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tracking import conf, limits, metrics, wire
 from tracking.asgi import prepared_by_handler, stream_view
 from tracking.errors import BadPosition
 from tracking.feed import START, FeedPosition
-from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.hub import FeedWaiters, Hub
 from tracking.ordermodel import get_order_model
 from tracking.responses import (
     check_stream_request,
+    open_stream,
     refusal,
-    stream_head,
-    too_many,
-    with_stream_headers,
 )
 from tracking.sends import ended_because
 
@@ -89,18 +86,12 @@ async def _open(
         end = await reader.run(reader.feed_end)
     except DatabaseError:
         return refusal(503, "The feed cannot be read right now; try again shortly.")
-    try:
-        address = ("address", limits.client_address(request))
-        lease = limits.limiter.acquire([("user", str(user.pk)), address])
-    except TooManyStreams as exc:
-        return too_many(exc)
-    if request.method == "HEAD":
-        # Counted as the GET it stands for would be, so both get the same answer.
-        lease.release()
-        return stream_head()
-    stream = limits.hold(lease, feed_stream(_plan(position, end), get_hub()))
-    response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
-    return with_stream_headers(response)
+    address = ("address", limits.client_address(request))
+    return open_stream(
+        request,
+        [("user", str(user.pk)), address],
+        lambda: feed_stream(_plan(position, end), get_hub()),
+    )
 
 
 async def may_watch_all(user: Any) -> bool:

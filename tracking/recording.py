@@ -244,9 +244,9 @@ def _append(
     The event reports ``status``, by default the stored one. Unless
     ``allow_finished``, an order in a terminal status is refused.
     """
-    if connections[db].vendor == "postgresql":
-        return _append_in_postgres(order, kind, fields, db, status, allow_finished)
     connection = connections[db]
+    if connection.vendor == "postgresql":
+        return _append_in_postgres(order, kind, fields, db, status, allow_finished)
     with transaction.atomic(using=db):
         stored = lock_order(order, db, allow_finished=allow_finished)
         with connection.cursor() as cursor:

@@ -2,12 +2,13 @@
 every stream request passes first."""
 
 import logging
+from collections.abc import AsyncIterator, Callable
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from tracking import wire
-from tracking.limits import TooManyStreams
+from tracking import limits, wire
+from tracking.limits import Key, TooManyStreams
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,26 @@ def stream_head() -> HttpResponse:
     return with_stream_headers(
         StreamingHttpResponse((), content_type=wire.CONTENT_TYPE)
     )
+
+
+def open_stream(
+    request: HttpRequest,
+    keys: list[Key],
+    make_stream: Callable[[], AsyncIterator[bytes]],
+) -> HttpResponse:
+    """Answer with the stream ``make_stream`` starts, within the stream limits of
+    ``keys``; the stream's end frees its slots. HEAD gets the headers alone,
+    refused or not as the GET it stands for would be, holding no slot."""
+    try:
+        lease = limits.limiter.acquire(keys)
+    except TooManyStreams as exc:
+        return too_many(exc)
+    if request.method == "HEAD":
+        lease.release()
+        return stream_head()
+    stream = limits.hold(lease, make_stream())
+    response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
+    return with_stream_headers(response)
 
 
 def too_many(exc: TooManyStreams) -> HttpResponse:

@@ -9,25 +9,21 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking import access, conf, limits, metrics, wire
+from tracking import access, conf, limits, metrics
 from tracking.access import AccessDenied, Grant
 from tracking.asgi import stream_view
 from tracking.errors import BadPosition
-from tracking.limits import TooManyStreams
 from tracking.live import get_hub, reader
 from tracking.live.lookups import lookups
 from tracking.live.reader import OrderState
 from tracking.ordermodel import get_order_model, terminal_statuses
 from tracking.responses import (
     check_stream_request,
+    open_stream,
     refusal,
-    stream_head,
-    too_many,
-    with_stream_headers,
 )
 from tracking.streaming import StreamPlan, event_stream
 
@@ -65,17 +61,9 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     if plan.finished_at(position):
         return _no_content()
     address = ("address", limits.client_address(request))
-    try:
-        lease = limits.limiter.acquire([grant.holder, address])
-    except TooManyStreams as exc:
-        return too_many(exc)
-    if request.method == "HEAD":
-        # Counted as the GET it stands for would be, so both get the same answer.
-        lease.release()
-        return stream_head()
-    stream = limits.hold(lease, event_stream(plan, get_hub()))
-    response = StreamingHttpResponse(stream, content_type=wire.CONTENT_TYPE)
-    return with_stream_headers(response)
+    return open_stream(
+        request, [grant.holder, address], lambda: event_stream(plan, get_hub())
+    )
 
 
 def parse_position(request: HttpRequest) -> int:
