@@ -11,6 +11,7 @@ themselves.
 """
 
 import asyncio
+import gc
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -52,6 +53,8 @@ class Waiters:
         for waiter in waiting:
             if not waiter.done():
                 waiter.set_result(True)
+        if waiting:
+            collector_hold.hold(next(iter(waiting)).get_loop())
 
     async def wait(self, timeout: float) -> bool:
         """Wait for the next pulse; return False if ``timeout`` seconds pass first."""
@@ -64,6 +67,40 @@ class Waiters:
         finally:
             timer.cancel()
             self._waiting.discard(waiter)
+
+
+class CollectorHold:
+    """Keeps the garbage collector from running while woken streams write.
+
+    Woken streams run in the loop's next pass, one after the other, each writing its
+    event and waiting again. A collection that falls among them (after a burst of new
+    streams, a young collection walks tens of thousands of their objects) delays
+    every write after it. Held, it runs just after the last one instead, once the
+    bytes are with the kernel.
+    """
+
+    __slots__ = ("_count",)
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def hold(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hold the collector until the callbacks already scheduled on ``loop``
+        (the woken streams) have run."""
+        if self._count == 0:
+            if not gc.isenabled():
+                return
+            gc.disable()
+        self._count += 1
+        loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        self._count -= 1
+        if self._count == 0:
+            gc.enable()
+
+
+collector_hold = CollectorHold()
 
 
 def _time_up(waiter: "asyncio.Future[bool]") -> None:

@@ -1,0 +1,71 @@
+"""The hub's wake-ups and the garbage collector: a fan-out's writes are not
+interrupted by a collection."""
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tracking.live.hub import Waiters
+
+STREAMS = 50
+
+
+@pytest.fixture
+def collections() -> Iterator[list[str]]:
+    """Log "collect" when a collection starts; collect after every 100 new objects,
+    so that each woken stream below would start one."""
+    log: list[str] = []
+
+    def note(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            log.append("collect")
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(100)
+    gc.callbacks.append(note)
+    try:
+        yield log
+    finally:
+        gc.callbacks.remove(note)
+        gc.set_threshold(*threshold)
+
+
+async def _fan_out(waiters: Waiters, log: list[str]) -> None:
+    async def stream() -> None:
+        await waiters.wait(10)
+        log.append("write")
+        # What a write allocates, kept until the stream waits again.
+        buffers = [[] for _ in range(300)]
+        del buffers
+
+    tasks = [asyncio.create_task(stream()) for _ in range(STREAMS)]
+    await asyncio.sleep(0)
+    waiters.pulse()
+    await asyncio.gather(*tasks)
+    # The next allocations, after the last write.
+    more = [[] for _ in range(300)]
+    del more
+
+
+def test_no_collection_runs_among_the_writes_of_a_pulse(collections):
+    """The collection the writes call for runs after the last of them."""
+    asyncio.run(_fan_out(Waiters(), collections))
+
+    writes = [i for i, entry in enumerate(collections) if entry == "write"]
+    assert len(writes) == STREAMS
+    assert "collect" not in collections[writes[0] : writes[-1]]
+    assert "collect" in collections[writes[-1] :], "the collector is back on after"
+    assert gc.isenabled()
+
+
+def test_a_collector_the_program_turned_off_stays_off(collections):
+    """The hold turns the collector back on only if it turned it off."""
+    gc.disable()
+    try:
+        asyncio.run(_fan_out(Waiters(), collections))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
