@@ -3,12 +3,13 @@ interrupted by a collection."""
 
 import asyncio
 import gc
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tracking.live.hub import Waiters
+from tracking.live.hub import TICK_SECONDS, Waiters
 
 STREAMS = 50
 
@@ -69,3 +70,22 @@ def test_a_collector_the_program_turned_off_stays_off(collections):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_wait_ends_when_woken_or_when_its_time_is_up():
+    """A woken wait says True at once; one nobody wakes says False after its
+    timeout, late by at most a tick."""
+
+    async def both() -> tuple[bool, bool, float]:
+        waiters = Waiters()
+        woken = asyncio.create_task(waiters.wait(10))
+        await asyncio.sleep(0)
+        waiters.pulse()
+        started = time.monotonic()
+        timed_out = await waiters.wait(0.2)
+        return await woken, timed_out, time.monotonic() - started
+
+    woken, timed_out, waited = asyncio.run(both())
+    assert woken is True
+    assert timed_out is False
+    assert 0.2 <= waited < 0.2 + TICK_SECONDS + 0.5

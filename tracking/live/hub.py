@@ -13,6 +13,7 @@ themselves.
 import asyncio
 import gc
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -28,23 +29,27 @@ logger = logging.getLogger(__name__)
 Fetch = Callable[[str, int, int], Awaitable[list[StoredEvent]]]
 
 CACHE_SIZE = 64
+TICK_SECONDS = 0.05
+
+# What a stream waits on: True when woken, False when its time is up.
+Waiter = asyncio.Future[bool]
 
 
 class Waiters:
     """Streams waiting for the next change of what they follow, woken all at once.
 
     Like an ``asyncio.Event`` that is set and cleared at once, with a timeout per
-    wait. Each wait is one timer: ``asyncio.timeout`` around ``Event.wait`` cost a
-    third of handing an event to a stream, and a fan-out wakes every stream of an
-    order. ``version`` counts the pulses, so that a stream can tell whether one came
-    while it was not waiting.
+    wait (see ``Deadlines``): ``asyncio.timeout`` around ``Event.wait`` cost a third
+    of handing an event to a stream, and a fan-out wakes every stream of an order.
+    ``version`` counts the pulses, so that a stream can tell whether one came while
+    it was not waiting.
     """
 
     __slots__ = ("_waiting", "version")
 
     def __init__(self) -> None:
         self.version = 0
-        self._waiting: set[asyncio.Future[bool]] = set()
+        self._waiting: set[Waiter] = set()
 
     def pulse(self) -> None:
         """Wake every waiting stream."""
@@ -58,14 +63,13 @@ class Waiters:
 
     async def wait(self, timeout: float) -> bool:
         """Wait for the next pulse; return False if ``timeout`` seconds pass first."""
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+        waiter = asyncio.get_running_loop().create_future()
         self._waiting.add(waiter)
-        timer = loop.call_later(timeout, _time_up, waiter)
+        due = deadlines.add(waiter, timeout)
         try:
             return await waiter
         finally:
-            timer.cancel()
+            due.discard(waiter)
             self._waiting.discard(waiter)
 
 
@@ -103,9 +107,40 @@ class CollectorHold:
 collector_hold = CollectorHold()
 
 
-def _time_up(waiter: "asyncio.Future[bool]") -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+class Deadlines:
+    """Ends the waits whose time is up, a tick at a time.
+
+    A timer per wait, started and cancelled for every event a stream waits for, was
+    a fifth of handing an event to a stream. The waits due in the same tick of
+    ``TICK_SECONDS`` share one timer instead, and a wait that ends early only leaves
+    its tick's set. A wait ends up to one tick late, which a heartbeat or a stream's
+    deadline can afford.
+    """
+
+    __slots__ = ("_due",)
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[asyncio.AbstractEventLoop, int], set[Waiter]] = {}
+
+    def add(self, waiter: Waiter, timeout: float) -> set[Waiter]:
+        """End ``waiter`` with False once ``timeout`` seconds have passed; return the
+        set it waits in, for the waiter to leave when it ends sooner."""
+        loop = waiter.get_loop()
+        tick = math.ceil((loop.time() + timeout) / TICK_SECONDS)
+        due = self._due.get((loop, tick))
+        if due is None:
+            due = self._due[loop, tick] = set()
+            loop.call_at(tick * TICK_SECONDS, self._end, loop, tick)
+        due.add(waiter)
+        return due
+
+    def _end(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
+        for waiter in self._due.pop((loop, tick), ()):
+            if not waiter.done():
+                waiter.set_result(False)
+
+
+deadlines = Deadlines()
 
 
 class Topic(Waiters):
