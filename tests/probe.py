@@ -1,8 +1,7 @@
 """A shop's own middleware, for the servers of ``tests/e2e/test_handler.py``.
 
 It is written the old way (``MiddlewareMixin``, sync hooks), as most shops' middleware
-is, and it can say how many requests the server process still holds, and how many
-stream requests wait for the garbage collector.
+is, and it can say how many requests the server process still holds.
 """
 
 import gc
@@ -22,17 +21,10 @@ class ProbeMiddleware(MiddlewareMixin):
         request.META["probe.thread"] = threading.current_thread().name
         if request.path_info != LIVE_REQUESTS_PATH:
             return None
-        # Counted before collecting: a request in a reference cycle lingers, with
-        # what it holds, until the collector's next pass.
-        uncollected = sum(
-            isinstance(o, ASGIRequest)
-            and o.__dict__.get("path", "").endswith("/events")
-            for o in gc.get_objects()
-        )
         gc.collect()
         alive = sum(isinstance(o, ASGIRequest) for o in gc.get_objects())
         # This request is one of them.
-        return JsonResponse({"others": alive - 1, "uncollected_streams": uncollected})
+        return JsonResponse({"others": alive - 1})
 
     def process_response(
         self, request: HttpRequest, response: HttpResponse

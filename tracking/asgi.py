@@ -229,17 +229,15 @@ def _close_request_now(request: HttpRequest, response: HttpResponseBase) -> None
     stream's whole life only to close it at the end; a stream request is a GET with
     no uploads, so closing it now frees only memory.
 
-    Its attributes are dropped too. The request is a knot of reference cycles (the
-    lazy ``user`` and ``auser`` close over it, the messages storage points back at
-    it), so without this it lingers until the garbage collector's next pass: some 40
-    objects a request, which after a burst of new streams made the collection that
-    paused the first event's delivery to all of them.
+    The request is left whole: a shop's middleware may still read it when the
+    response closes. Its reference cycles (the lazy ``user`` closes over it) leave it
+    to the garbage collector, which ``tracking.live.hub`` keeps away from a
+    fan-out's writes.
     """
     closers = response._resource_closers
     if request.close in closers:
         closers.remove(request.close)
     request.close()
-    request.__dict__.clear()
 
 
 async def _send_stream(response: HttpResponseBase, receive: Any, send: Any) -> None:
