@@ -88,4 +88,5 @@ def test_a_wait_ends_when_woken_or_when_its_time_is_up():
     woken, timed_out, waited = asyncio.run(both())
     assert woken is True
     assert timed_out is False
-    assert 0.2 <= waited < 0.2 + TICK_SECONDS + 0.5
+    # (asyncio runs a timer up to its clock's resolution early.)
+    assert 0.19 <= waited < 0.2 + TICK_SECONDS + 0.5

@@ -114,7 +114,8 @@ class Deadlines:
     a fifth of handing an event to a stream. The waits due in the same tick of
     ``TICK_SECONDS`` share one timer instead, and a wait that ends early only leaves
     its tick's set. A wait ends up to one tick late, which a heartbeat or a stream's
-    deadline can afford.
+    deadline can afford. A loop closed before a tick came leaves that tick's set
+    here; a server process streams from one loop for its whole life.
     """
 
     __slots__ = ("_due",)
