@@ -1,8 +1,9 @@
 """Settings of the demo project.
 
 Everything that differs between machines comes from the environment: ``DATABASE_URL``
-(SQLite by default), ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` and
-``CORS_ALLOWED_ORIGINS`` (comma-separated origins whose pages may follow streams).
+(SQLite by default), ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS``,
+``CORS_ALLOWED_ORIGINS`` (comma-separated origins whose pages may follow streams) and
+``TRACKING_HEARTBEAT_SECONDS``.
 """
 
 import os

@@ -4,6 +4,7 @@ interrupted by a collection."""
 import asyncio
 import gc
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,13 @@ import pytest
 from tracking.live.hub import TICK_SECONDS, Waiters
 
 STREAMS = 50
+
+
+@pytest.fixture(autouse=True)
+def collector_on_after() -> Iterator[None]:
+    """A test that leaves the collector off fails; the next ones start with it on."""
+    yield
+    gc.enable()
 
 
 @pytest.fixture
@@ -90,3 +98,54 @@ def test_a_wait_ends_when_woken_or_when_its_time_is_up():
     assert timed_out is False
     # (asyncio runs a timer up to its clock's resolution early.)
     assert 0.19 <= waited < 0.2 + TICK_SECONDS + 0.5
+
+
+def test_a_loop_closed_before_the_release_does_not_keep_the_collector_off():
+    """A loop stopped and closed in the very pass of a pulse never runs the hold's
+    release; the next pulse, on another loop, holds and releases as usual."""
+    loop = asyncio.new_event_loop()
+    waiters = Waiters()
+    waiting = loop.create_task(waiters.wait(5))
+
+    def pulse_and_stop() -> None:
+        waiters.pulse()
+        loop.stop()
+
+    loop.call_later(0.01, pulse_and_stop)
+    loop.run_forever()
+    waiting.cancel()
+    loop.close()
+
+    asyncio.run(_fan_out(Waiters(), []))
+    assert gc.isenabled()
+
+
+def test_waiters_of_a_closed_loop_woken_from_another_leave_the_collector_on():
+    loop = asyncio.new_event_loop()
+    waiters = Waiters()
+    loop.run_until_complete(asyncio.sleep(0))
+    waiters._waiting.add(loop.create_future())
+    loop.close()
+
+    async def pulse() -> None:
+        waiters.pulse()
+
+    asyncio.run(pulse())
+    assert gc.isenabled()
+
+
+def test_waits_keep_no_closed_loop_alive():
+    """Each ``asyncio.run`` has its own loop; a wait that ended early leaves that
+    loop's tick behind, which must not keep the loop (and its waits) in memory."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def wait_and_leave() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        waiting = asyncio.create_task(Waiters().wait(15))
+        await asyncio.sleep(0)
+        waiting.cancel()
+
+    for _ in range(20):
+        asyncio.run(wait_and_leave())
+    gc.collect()
+    assert sum(loop() is not None for loop in loops) <= 1

@@ -211,8 +211,9 @@ def check_serving(app_configs: Any, **kwargs: Any) -> list[Warning]:
     if GZIP_MIDDLEWARE in settings.MIDDLEWARE:
         warnings.append(
             Warning(
-                f"{GZIP_MIDDLEWARE} compresses each event separately and makes "
-                "proxies buffer streams.",
+                f"{GZIP_MIDDLEWARE} makes each event a gzip member of its own, "
+                "which curl, httpx and requests do not read past the first, and "
+                "makes proxies buffer streams.",
                 hint="Use tracking.middleware.GZipMiddleware, which leaves "
                 "text/event-stream responses alone.",
                 id="tracking.W001",

@@ -147,8 +147,10 @@ async def feed_stream(plan: FeedPlan, hub: Hub) -> AsyncIterator[bytes]:
                 yield _reset(plan)
                 start = START
             async for chunk, reached, count in _follow(plan, feed, start):
-                position, sent = reached, sent + count
                 yield chunk
+                # Counted once written, as an order's stream counts.
+                metrics.EVENTS_SENT.inc(count)
+                position, sent = reached, sent + count
             why = "the server is shutting down" if feed.closing else "its time is up"
     except DatabaseError:
         # End cleanly: the client resumes from its position; the reader logs.
@@ -175,7 +177,6 @@ async def _follow(
         batch = await reader.run(reader.feed_after, position, plan.batch_size)
         if batch.events:
             position = batch.events[-1].position
-            metrics.EVENTS_SENT.inc(len(batch.events))
             frames = b"".join(event.frame for event in batch.events)
             yield frames, position, len(batch.events)
             quiet_since = time.monotonic()

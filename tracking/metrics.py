@@ -79,7 +79,8 @@ class HubCollector(Collector):
         )
         yield CounterMetricFamily(
             "tracking_events_sent",
-            "Events written to streams.",
+            "Events handed to clients' connections (a client that goes away may not "
+            "have read the last of them).",
             value=EVENTS_SENT.value,
         )
 

@@ -95,10 +95,12 @@ async def event_stream(plan: StreamPlan, hub: Hub) -> AsyncIterator[bytes]:
                     continue
                 finished = False
                 for chunk in _chunks(events, plan.terminal):
+                    yield b"".join(event.frame for event in chunk)
+                    # Counted once written: a client that went away or was dropped
+                    # during the write ends the stream at the ``yield``.
                     metrics.EVENTS_SENT.inc(len(chunk))
                     position, sent = chunk[-1].seq, sent + len(chunk)
                     finished = chunk[-1].status in plan.terminal
-                    yield b"".join(event.frame for event in chunk)
                 if finished:
                     break
             why = "the order is finished"

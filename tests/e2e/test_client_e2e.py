@@ -418,6 +418,29 @@ def test_the_cli_follows_the_demo_order_through_a_restart(alias, tmp_path):
     assert token not in cli.stderr()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_shop_with_djangos_gzip_middleware_still_reaches_the_client(
+    kind, alias, make_order
+):
+    """Django's GZipMiddleware makes each event a gzip member of its own, of which
+    httpx reads only the first: the client asks for the stream uncompressed."""
+    server = Server(
+        database_url(alias),
+        overrides=QUICK,
+        name="client-gzip",
+        settings_module="tests.gzip_settings",
+    ).start()
+    try:
+        order = finished_order(make_order, notes=3)
+        url, token = server.url(events_path(order)), make_token(order)
+        follower = Follower(kind, url, token).start().finish()
+    finally:
+        server.stop()
+
+    assert_every_event_once(follower, total=5)
+
+
 def demo_setup(server: Server) -> tuple[str, str]:
     """Run ``manage.py demo_setup`` for ``server``; return its stream URL and token."""
     result = subprocess.run(

@@ -124,7 +124,13 @@ class StreamSession:
         The client's own headers replace extra headers of the same name.
         """
         self._backoff.attempt_started()
-        own = {b"accept": EVENT_STREAM.encode(), b"cache-control": b"no-cache"}
+        own = {
+            b"accept": EVENT_STREAM.encode(),
+            b"cache-control": b"no-cache",
+            # Uncompressed: Django's GZipMiddleware makes each event a gzip member
+            # of its own, and httpx reads only the first.
+            b"accept-encoding": b"identity",
+        }
         if self._token:
             own[b"authorization"] = b"Bearer " + self._token.encode("utf-8")
         last_event_id = last_event_id_header(self.last_event_id)

@@ -81,22 +81,33 @@ class CollectorHold:
     streams, a young collection walks tens of thousands of their objects) delays
     every write after it. Held, it runs just after the last one instead, once the
     bytes are with the kernel.
+
+    The release is a callback on the loop. A loop closed before running it (stopped
+    in the very pass of a pulse) is noticed at the next hold, which starts afresh; a
+    loop stopped that way and kept, never run again, keeps the collector off.
     """
 
-    __slots__ = ("_count",)
+    __slots__ = ("_count", "_loop")
 
     def __init__(self) -> None:
         self._count = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def hold(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hold the collector until the callbacks already scheduled on ``loop``
         (the woken streams) have run."""
+        if self._count and self._loop is not None and self._loop.is_closed():
+            self._count = 0
+            gc.enable()
+        if self._count == 0 and not gc.isenabled():
+            return
+        if loop.is_closed():
+            return
+        loop.call_soon(self._release)
         if self._count == 0:
-            if not gc.isenabled():
-                return
             gc.disable()
         self._count += 1
-        loop.call_soon(self._release)
+        self._loop = loop
 
     def _release(self) -> None:
         self._count -= 1
@@ -114,8 +125,7 @@ class Deadlines:
     a fifth of handing an event to a stream. The waits due in the same tick of
     ``TICK_SECONDS`` share one timer instead, and a wait that ends early only leaves
     its tick's set. A wait ends up to one tick late, which a heartbeat or a stream's
-    deadline can afford. A loop closed before a tick came leaves that tick's set
-    here; a server process streams from one loop for its whole life.
+    deadline can afford.
     """
 
     __slots__ = ("_due",)
@@ -130,6 +140,7 @@ class Deadlines:
         tick = math.ceil((loop.time() + timeout) / TICK_SECONDS)
         due = self._due.get((loop, tick))
         if due is None:
+            self._forget_closed_loops()
             due = self._due[loop, tick] = set()
             loop.call_at(tick * TICK_SECONDS, self._end, loop, tick)
         due.add(waiter)
@@ -139,6 +150,13 @@ class Deadlines:
         for waiter in self._due.pop((loop, tick), ()):
             if not waiter.done():
                 waiter.set_result(False)
+
+    def _forget_closed_loops(self) -> None:
+        """Drop the ticks of loops closed before those ticks came (a program that
+        runs many loops, one after the other); a server runs one."""
+        closed = [key for key in self._due if key[0].is_closed()]
+        for key in closed:
+            del self._due[key]
 
 
 deadlines = Deadlines()
