@@ -3,10 +3,11 @@
     gunicorn -c python:config.gunicorn config.asgi:application
 
 Command-line options (``--bind``, ``--workers``, ``--graceful-timeout``...) override
-what is set here. The worker class is the point of this file: the stock
-``uvicorn_worker.UvicornWorker`` gives uvicorn no graceful shutdown timeout, so a
-stopping worker waits for its open streams, which never end by themselves, until
-gunicorn kills it at ``graceful_timeout`` with SIGKILL.
+what is set here. The worker class is the point of this file. The app ends its
+streams itself on SIGTERM (``tracking.live.shutdown``), but the stock
+``uvicorn_worker.UvicornWorker`` gives uvicorn no graceful shutdown timeout, so
+anything else still running (a request stuck in its view) holds a stopping worker
+until gunicorn kills it at ``graceful_timeout`` with SIGKILL.
 """
 
 from typing import Any
@@ -27,14 +28,14 @@ SHUTDOWN_MARGIN_SECONDS = 3.0
 def stream_grace(graceful_timeout: float) -> float:
     """Return uvicorn's graceful shutdown timeout for gunicorn's ``graceful_timeout``.
 
-    A few seconds less, but never under one second: streams get no warning of the
-    shutdown, and clients resume elsewhere with ``Last-Event-ID`` anyway.
+    A few seconds less, but never under one second: the streams have ended by then,
+    and clients resume elsewhere with ``Last-Event-ID`` anyway.
     """
     return max(1.0, graceful_timeout - SHUTDOWN_MARGIN_SECONDS)
 
 
 class StreamingUvicornWorker(UvicornWorker):
-    """A uvicorn worker that ends its open streams before gunicorn's SIGKILL."""
+    """A uvicorn worker that stops before gunicorn's SIGKILL."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
