@@ -19,7 +19,7 @@ from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking import conf, limits, metrics, wire
+from tracking import conf, metrics, wire
 from tracking.asgi import prepared_by_handler, stream_view
 from tracking.errors import BadPosition
 from tracking.feed import START, FeedPosition
@@ -86,10 +86,9 @@ async def _open(
         end = await reader.run(reader.feed_end)
     except DatabaseError:
         return refusal(503, "The feed cannot be read right now; try again shortly.")
-    address = ("address", limits.client_address(request))
     return open_stream(
         request,
-        [("user", str(user.pk)), address],
+        ("user", str(user.pk)),
         lambda: feed_stream(_plan(position, end), get_hub()),
     )
 

@@ -66,14 +66,16 @@ def stream_head() -> HttpResponse:
 
 def open_stream(
     request: HttpRequest,
-    keys: list[Key],
+    holder: Key,
     make_stream: Callable[[], AsyncIterator[bytes]],
 ) -> HttpResponse:
     """Answer with the stream ``make_stream`` starts, within the stream limits of
-    ``keys``; the stream's end frees its slots. HEAD gets the headers alone,
-    refused or not as the GET it stands for would be, holding no slot."""
+    ``holder`` (a token, a user) and of the client's address; the stream's end frees
+    its slots. HEAD gets the headers alone, refused or not as the GET it stands for
+    would be, holding no slot."""
+    address = ("address", limits.client_address(request))
     try:
-        lease = limits.limiter.acquire(keys)
+        lease = limits.limiter.acquire([holder, address])
     except TooManyStreams as exc:
         return too_many(exc)
     if request.method == "HEAD":

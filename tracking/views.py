@@ -12,7 +12,7 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
-from tracking import access, conf, limits, metrics
+from tracking import access, conf, metrics
 from tracking.access import AccessDenied, Grant
 from tracking.asgi import stream_view
 from tracking.errors import BadPosition
@@ -60,10 +60,7 @@ async def order_events(request: HttpRequest, reference: str) -> HttpResponse:
     plan = _plan(state, position, grant)
     if plan.finished_at(position):
         return _no_content()
-    address = ("address", limits.client_address(request))
-    return open_stream(
-        request, [grant.holder, address], lambda: event_stream(plan, get_hub())
-    )
+    return open_stream(request, grant.holder, lambda: event_stream(plan, get_hub()))
 
 
 def parse_position(request: HttpRequest) -> int:
