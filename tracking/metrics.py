@@ -42,6 +42,7 @@ class Tally:
 
 
 EVENTS_SENT = Tally()
+EVENT_READS = Tally()
 RESUMES = Counter(
     "tracking_resumes",
     "Streams opened with a position (Last-Event-ID or lastEventId).",
@@ -82,6 +83,12 @@ class HubCollector(Collector):
             "Events handed to clients' connections (a client that goes away may not "
             "have read the last of them).",
             value=EVENTS_SENT.value,
+        )
+        yield CounterMetricFamily(
+            "tracking_event_reads",
+            "Reads of events from the database: replays, and new events whose "
+            "notification did not carry them (on SQLite, every new event).",
+            value=EVENT_READS.value,
         )
 
 

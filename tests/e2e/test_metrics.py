@@ -62,3 +62,47 @@ def test_metrics_are_off_unless_enabled(server: Any):
 
     assert response.status_code == 404
     assert "METRICS" in response.text
+
+
+def event_frames(raw: bytes) -> list[bytes]:
+    return [block for block in raw.split(b"\n\n") if block.startswith(b"id: ")]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_on_postgres_new_events_cost_no_read_unless_too_large_to_notify(
+    make_order, token_headers, alias
+):
+    """Postgres sends each event with its notification, so following an order reads
+    the database only for the replay; an event too large for a notification is read.
+    Either way a live event is the same bytes as its replay."""
+    server = Server(database_url(alias), {"METRICS": True}, name="pg-reads").start()
+    try:
+        order = make_order()
+        url = server.url(f"/orders/{order.reference}/events")
+        live = Recorder(url, token_headers(order)).start()
+        live.wait_for_events(1)
+
+        def reads() -> float:
+            text = httpx.get(server.url("/tracking/metrics")).text
+            return figure(text, "tracking_event_reads_total")
+
+        after_replay = reads()
+        for number in range(5):
+            fields = {"zeta": number, "a": "é ✓", "nested": {"bb": [1.5], "a": None}}
+            record_event(order, "note", fields)
+        live.wait_for_events(6)
+        assert reads() == after_replay
+
+        record_event(order, "note", {"text": "x" * 9000})
+        record_event(order, "note", {"after": "the large one"})
+        live.wait_for_events(8)
+        assert reads() > after_replay
+
+        replay = Recorder(url, token_headers(order)).start()
+        replay.wait_for_events(8)
+        for stream in (live, replay):
+            stream.stop()
+        assert event_frames(bytes(live.raw)) == event_frames(bytes(replay.raw))
+        assert len(event_frames(bytes(live.raw))) == 8
+    finally:
+        server.stop()

@@ -123,3 +123,27 @@ def test_the_commands_prune_and_erase(make_order, alias):
     assert seqs(erased, alias) == [3]
     assert missing.returncode != 0
     assert "No order has the reference" in missing.stderr
+
+
+def test_an_open_stream_sees_the_erasure_live(server, make_order, alias, token_headers):
+    """On Postgres the erasure announces its event by the hint alone, as the previous
+    version's recording function announced every event: the stream reads it."""
+    from tests.e2e.streams import Recorder
+
+    order = make_order()
+    stream = Recorder(server.url(events_path(order)), token_headers(order)).start()
+    stream.wait_for_events(1)
+    record_event(order, "note", {"address": "1 Main Street"})
+    stream.wait_for_events(2)
+
+    erase_order(order)
+    record_event(order, "note", {"message": "after erasure"})
+
+    stream.wait_for_events(4)
+    stream.stop()
+    assert [(e.id, e.type) for e in stream.events] == [
+        ("1", "created"),
+        ("2", "note"),
+        ("3", "erased"),
+        ("4", "note"),
+    ]

@@ -23,6 +23,7 @@ from typing import Any
 from django.db import DatabaseError
 
 from tracking.live.reader import StoredEvent
+from tracking.metrics import EVENT_READS
 
 logger = logging.getLogger(__name__)
 
@@ -330,9 +331,32 @@ class Hub:
         if self.feed.count:
             self.feed.pulse()
         topic = self.topics.get(key)
-        if topic is None or seq <= topic.newest:
+        if topic is not None and seq > topic.newest:
+            self._fetch(topic, seq)
+
+    def publish(self, key: str, event: StoredEvent) -> None:
+        """Hand the order's streams ``event``, committed and sent by the database,
+        without reading it; read instead if events before it are still to come.
+
+        Postgres delivers one order's notifications in commit order, which is ``seq``
+        order: only a read under way, or an event that was announced without its
+        content, leaves a gap.
+        """
+        if self.feed.count:
+            self.feed.pulse()
+        topic = self.topics.get(key)
+        if topic is None or event.seq <= topic.newest:
             return
-        topic.newest = max(topic.newest, seq)
+        recent = topic.recent
+        if topic.fetching is not None or (recent and recent[-1].seq != event.seq - 1):
+            self._fetch(topic, event.seq)
+            return
+        topic.store([event])
+        topic.pulse()
+
+    def _fetch(self, topic: Topic, seq: int) -> None:
+        """Read the order's events up to ``seq`` once for all its streams."""
+        topic.newest = seq
         if topic.fetching is None:
             start = seq - 1 if not topic.recent else topic.recent[-1].seq
             topic.fetching = asyncio.get_running_loop().create_task(
@@ -358,6 +382,7 @@ class Hub:
         return await asyncio.shield(task)
 
     async def _read(self, topic: Topic, after: int) -> list[StoredEvent]:
+        EVENT_READS.inc()
         try:
             return await self.fetch(topic.key, after, self.batch_size)
         finally:
@@ -385,6 +410,7 @@ class Hub:
         """Read the order's new rows once for all its streams, until caught up."""
         try:
             while True:
+                EVENT_READS.inc()
                 events = await self.fetch(topic.key, after, self.batch_size)
                 if not events:
                     break

@@ -277,13 +277,10 @@ def events_after(order_key: str, after: int, limit: int) -> list[StoredEvent]:
     with connection.cursor() as cursor:
         cursor.execute(_events_after_sql(connection.vendor), [key, after, limit])
         rows = cursor.fetchall()
-    events = []
-    for seq, kind, stored in rows:
-        data = data_field.from_db_value(stored, None, connection)
-        events.append(
-            StoredEvent(seq, str(data.get("status", "")), _frame(seq, kind, data))
-        )
-    return events
+    return [
+        stored_event(seq, kind, data_field.from_db_value(stored, None, connection))
+        for seq, kind, stored in rows
+    ]
 
 
 @functools.cache
@@ -301,8 +298,14 @@ def _events_after_sql(vendor: str) -> str:
     )
 
 
-def _frame(seq: int, kind: str, data: Any) -> bytes:
-    return wire.event(seq, kind, wire.encode_data(data))
+def stored_event(seq: int, kind: str, data: Any) -> StoredEvent:
+    """Return the event as the streams send it, from its stored fields.
+
+    The listener builds the events that Postgres sends it with this too, so a live
+    event and its replay are the same bytes.
+    """
+    frame = wire.event(seq, kind, wire.encode_data(data))
+    return StoredEvent(seq, str(data.get("status", "")), frame)
 
 
 def changes_since(last_id: int) -> tuple[list[tuple[str, int]], int]:
