@@ -52,6 +52,34 @@ def table(results: Results, servers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def rounds_table(results: Results, servers: Sequence[str]) -> str:
+    """A Markdown table of each round's value of the figures that combine rounds,
+    lowest first; empty when there was one round."""
+    values = {name: {f.label: f for f in results.get(name, [])} for name in servers}
+    labels = [
+        label
+        for label in _labels(results, servers)
+        if any(len(getattr(v.get(label), "rounds", ())) > 1 for v in values.values())
+    ]
+    if not labels:
+        return ""
+    lines = [
+        "| figure | " + " | ".join(servers) + " |",
+        "|---|" + "---:|" * len(servers),
+    ]
+    for label in labels:
+        cells = []
+        for name in servers:
+            figure = values[name].get(label)
+            played = sorted(figure.rounds) if figure else []
+            cells.append(" / ".join(_number(v) for v in played) or "n/a")
+        unit = _unit(values, label)
+        lines.append(
+            f"| {label}{f' ({unit})' if unit else ''} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def notes(results: Results, servers: Sequence[str]) -> list[str]:
     """One line per figure that came with a note (errors, failed streams)."""
     out = []
@@ -88,10 +116,12 @@ def write(
         "",
         "## Results",
         "",
-        f"Ratios in parentheses are to **{BASELINE}**.",
+        f"Ratios in parentheses are to **{BASELINE}**. Times and rates are the"
+        " median of the rounds below; counts are the worst round's.",
         "",
         table(results, servers),
         "",
+        *_rounds_section(results, servers),
         *_notes_section(results, servers),
         "## How each figure is measured",
         "",
@@ -139,6 +169,18 @@ METHOD = """\
   most seen in the 2.5 s after the streams opened (a burst may borrow connections),
   then one count 4 s later, with the streams open and idle.
 """
+
+
+def _rounds_section(results: Results, servers: Sequence[str]) -> list[str]:
+    played = rounds_table(results, servers)
+    if not played:
+        return []
+    intro = (
+        "Every round ran each server in turn, scenario by scenario, each on a fresh"
+        " server process; memory, threads and connections were measured in the"
+        " first round only."
+    )
+    return ["### Each round", "", intro, "", played, ""]
 
 
 def _notes_section(results: Results, servers: Sequence[str]) -> list[str]:

@@ -1,8 +1,10 @@
 """Run the benchmark: every selected server through every selected scenario.
 
 Each scenario gets a freshly started server and load client, so no scenario inherits
-another's memory or streams. The table goes to stdout, raw figures to
-``bench/results/``, and, unless ``--no-write``, the report to ``BENCHMARKS.md``.
+another's memory or streams. Scenarios run in rounds (``bench.rounds``): in each,
+every server runs the scenario in turn before the next scenario starts. The table
+goes to stdout, raw figures to ``bench/results/``, and, unless ``--no-write``, the
+report to ``BENCHMARKS.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import report
+from bench import report, rounds
 from bench.loadclient import LoadClient
 from bench.scenarios import SCENARIOS, Context, Figure
 from bench.scenarios.common import as_dict, warm_up
@@ -37,6 +39,9 @@ SERVERS = (
     "raw",
 )
 RESULTS_DIR = BENCH_DIR / "results"
+# Scenarios run in the first round only: memory, threads and connections are counts
+# that the machine's other work does not move.
+ONCE = frozenset({"idle", "dbconns"})
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -57,6 +62,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=float,
         default=1.0,
         help="multiply every stream and event count (0.1 is quick)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of the timed scenarios; tables show the median round",
     )
     parser.add_argument(
         "--client-workers", type=int, default=4, help="load-client processes"
@@ -125,14 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # Every server is made first: our server's source is fixed once for the run.
     servers = {name: make_server(name, args) for name in args.servers}
-    results: dict[str, list[Figure]] = {}
-    for name, server in servers.items():
-        results[name] = run_server(server, args, stamp, results)
+    results = run_rounds(servers, args, stamp)
 
     names = list(servers)
     print(report.table(results, names))
+    print(f"\nEach round:\n{report.rounds_table(results, names)}")
     print("\n".join(report.notes(results, names)))
-    _save(results, args, stamp)
     logger.info("Raw figures and server logs in %s.", RESULTS_DIR)
     if not args.no_write:
         report.write(
@@ -147,17 +156,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_server(
-    server: Server,
-    args: argparse.Namespace,
-    stamp: str,
-    results: dict[str, list[Figure]],
-) -> list[Figure]:
-    """Prepare one server, run each scenario on a fresh process, clean up.
+def run_rounds(
+    servers: dict[str, Server], args: argparse.Namespace, stamp: str
+) -> dict[str, list[Figure]]:
+    """Prepare every server, run the rounds, clean up; return combined figures.
 
-    The results so far are saved after every scenario, so a long run that is
-    interrupted still leaves its figures in ``bench/results/``.
+    Each round's figures are saved after every scenario, so a long run that is
+    interrupted still leaves them in ``bench/results/``.
     """
+    ready: dict[str, Server] = {}
+    failed: dict[str, list[Figure]] = {}
+    played: dict[str, list[list[Figure]]] = {name: [] for name in servers}
+    try:
+        for name, server in servers.items():
+            problem = prepare(server)
+            if problem:
+                failed[name] = problem
+            else:
+                ready[name] = server
+        for number in range(max(1, args.rounds)):
+            for name in ready:
+                played[name].append([])
+            for scenario in args.scenarios:
+                if number and scenario in ONCE:
+                    continue
+                for name, server in ready.items():
+                    played[name][-1] += run_scenario(server, scenario, args, stamp)
+                    _save(played, args, stamp)
+    finally:
+        for server in ready.values():
+            server.cleanup()
+    return {name: failed.get(name) or rounds.combine(played[name]) for name in servers}
+
+
+def prepare(server: Server) -> list[Figure]:
+    """Prepare one server; return nothing, or the figure that says why it cannot
+    run."""
     if server.name.startswith("tracking") and tracking.available():
         return [Figure("server", None, note=f"not run: {tracking.available()}")]
     logger.info("Preparing %s.", server.name)
@@ -166,14 +200,7 @@ def run_server(
     except Exception as exc:
         logger.exception("Preparing %s failed.", server.name)
         return [Figure("server", None, note=f"not prepared: {exc}")]
-    figures: list[Figure] = []
-    try:
-        for scenario in args.scenarios:
-            figures += run_scenario(server, scenario, args, stamp)
-            _save({**results, server.name: figures}, args, stamp)
-    finally:
-        server.cleanup()
-    return figures
+    return []
 
 
 def run_scenario(
@@ -243,7 +270,7 @@ def _command(argv: Sequence[str] | None) -> str:
 
 
 def _save(
-    results: dict[str, list[Figure]], args: argparse.Namespace, stamp: str
+    played: dict[str, list[list[Figure]]], args: argparse.Namespace, stamp: str
 ) -> None:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{stamp}.json"
@@ -252,7 +279,10 @@ def _save(
         "servers": args.servers,
         "scenarios": args.scenarios,
         "command": _command(None),
-        "results": {name: as_dict(figs) for name, figs in results.items()},
+        "rounds": {
+            name: [as_dict(figures) for figures in each]
+            for name, each in played.items()
+        },
     }
     path.write_text(json.dumps(payload, indent=1))
     logger.debug("Raw figures in %s.", path)

@@ -18,6 +18,10 @@ from bench.loadclient import LoadClient, StreamSpec, WorkerReport
 from bench.publish import Publisher, PublishError
 from bench.servers.base import Server, ServerProcess, Subscription
 
+# Figures in these units are times and rates: they move with whatever else the
+# machine runs, so the report takes their median over rounds (``bench.rounds``).
+TIMED_UNITS = frozenset({"ms", "s", "ev/s", "% core"})
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -28,6 +32,13 @@ class Figure:
     unit: str = ""
     lower_is_better: bool = True
     note: str = ""
+    # Each round's value, when the figure combines several rounds.
+    rounds: tuple[float, ...] = ()
+
+    @property
+    def timed(self) -> bool:
+        """Whether the value is a time or a rate, rather than a count."""
+        return self.unit in TIMED_UNITS
 
 
 @dataclass

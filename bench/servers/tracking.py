@@ -270,7 +270,8 @@ def _serve_writer() -> None:
                     "ok": create(request["count"], request["per_order"])
                 }
             elif request["op"] == "load":
-                answer = {"ok": load(request["references"])}
+                load(request["references"])
+                answer = {"ok": None}
             else:
                 answer = {"ok": record(request["reference"], request["data"])}
         except Exception as exc:
