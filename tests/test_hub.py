@@ -177,7 +177,8 @@ def test_an_event_sent_whole_is_read_only_when_one_before_it_is_missing():
                 hub.publish("7", stored[-1])
                 seen += [e.seq for e in await subscription.next_events(seen[-1], 1)]
             assert reads == []
-            stored.extend(stored_event(seq, "note", {"status": "new"}) for seq in (4, 5))
+            for seq in (4, 5):
+                stored.append(stored_event(seq, "note", {"status": "new"}))
             hub.notify("7", 4)
             hub.publish("7", stored[-1])
             while seen[-1] < 5:

@@ -182,8 +182,9 @@ async def health(request: HttpRequest) -> JsonResponse:
     balancer sends new streams elsewhere.
     """
     hub = get_hub()
+    queue: float | None = None
     try:
-        await reader.run(reader.ping)
+        queue = await reader.run(reader.ping)
         database = True
     except DatabaseError:
         database = False
@@ -193,6 +194,7 @@ async def health(request: HttpRequest) -> JsonResponse:
         "listener": listener,
         "streams": hub.subscriber_count(),
         "orders": len(hub.topics),
+        "notify_queue_usage": queue,
     }
     return JsonResponse(body, status=200 if database and listener else 503)
 

@@ -1,10 +1,13 @@
-"""Prometheus metrics at the opt-in URL, counted by a real server."""
+"""Operators' figures from a real server: Prometheus metrics at the opt-in URL, and
+the health view."""
 
 import re
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from django.db import connections
 
 from tests.conftest import database_url
 from tests.e2e.servers import Server
@@ -106,3 +109,32 @@ def test_on_postgres_new_events_cost_no_read_unless_too_large_to_notify(
         assert len(event_frames(bytes(live.raw))) == 8
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_health_shows_the_notification_queue_filling_behind_a_stalled_listener(
+    server, make_order, alias
+):
+    """A session that listens but sits in a transaction takes nothing from Postgres'
+    notification queue, so the events recorded meanwhile stay in it."""
+    before = server.health()["notify_queue_usage"]
+    assert 0 <= before < 1
+    dsn = connections[alias].settings_dict
+    stalled = psycopg.connect(
+        dbname=dsn["NAME"], host=dsn["HOST"], user=dsn["USER"] or None
+    )
+    try:
+        stalled.execute("LISTEN tracking_order_events")
+        stalled.commit()
+        stalled.execute("SELECT 1")  # a transaction left open
+        order = make_order()
+        for _ in range(20):
+            record_event(order, "note", {"text": "x" * 1500})
+
+        assert server.health()["notify_queue_usage"] > before
+    finally:
+        stalled.close()
+
+
+def test_on_sqlite_health_has_no_notification_queue(server):
+    assert server.health()["notify_queue_usage"] is None

@@ -325,10 +325,20 @@ def changes_since(last_id: int) -> tuple[list[tuple[str, int]], int]:
     return changes, newest_id
 
 
-def ping() -> None:
-    """Run the cheapest query there is, to tell whether the database answers."""
-    with connections[conf.get("DATABASE")].cursor() as cursor:
-        cursor.execute("SELECT 1")
+def ping() -> float | None:
+    """Tell whether the database answers, with a cheap query; on Postgres, return
+    how full its notification queue is (0 to 1), else None.
+
+    Events travel in that queue (``tracking.pg_append``): when it fills, recording
+    fails.
+    """
+    connection = connections[conf.get("DATABASE")]
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute("SELECT 1")
+            return None
+        cursor.execute("SELECT pg_notification_queue_usage()")
+        return float(cursor.fetchone()[0])
 
 
 def newest_event_id() -> int:
