@@ -6,7 +6,8 @@ long as the process. After every (re)connect the hub makes all streams re-read t
 database, because notifications sent while nobody listened are gone.
 
 It listens on both channels of ``tracking.pg_append``: the events themselves, and
-the hints that the previous version's recording function sends alone.
+the hints that follow them, which come alone for large events, for erasures and from
+the previous version's recording function.
 """
 
 import asyncio
