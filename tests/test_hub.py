@@ -1,6 +1,5 @@
 """The hub's wake-ups and the garbage collector: a fan-out's writes are not
-interrupted by a collection. And events sent with their notification: taken as
-they are unless one before them is missing."""
+interrupted by a collection."""
 
 import asyncio
 import gc
@@ -11,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tracking.live.hub import TICK_SECONDS, Hub, Waiters
-from tracking.live.reader import StoredEvent, stored_event
+from tracking.live.hub import TICK_SECONDS, Waiters
 
 STREAMS = 50
 
@@ -151,39 +149,3 @@ def test_waits_keep_no_closed_loop_alive():
         asyncio.run(wait_and_leave())
     gc.collect()
     assert sum(loop() is not None for loop in loops) <= 1
-
-
-def test_an_event_sent_whole_is_read_only_when_one_before_it_is_missing():
-    """The database below is a list; its reads are counted. Events 2 and 3 come
-    whole and follow on; 5 comes after 4 was announced without its content (too large
-    to send), so the hub reads 4 and 5 from the database and the stream gets both."""
-    stored = [stored_event(1, "created", {"status": "new"})]
-    reads: list[int] = []
-
-    async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
-        reads.append(after)
-        await asyncio.sleep(0.01)
-        return stored[after:][:limit]
-
-    async def follow() -> list[int]:
-        hub = Hub(fetch, 100)
-        seen: list[int] = []
-        with hub.subscribe("7") as subscription:
-            seen += [event.seq for event in await subscription.next_events(0, 1)]
-            assert reads == [0], "a new stream reads its replay"
-            reads.clear()
-            for seq in (2, 3):
-                stored.append(stored_event(seq, "note", {"status": "new"}))
-                hub.publish("7", stored[-1])
-                seen += [e.seq for e in await subscription.next_events(seen[-1], 1)]
-            assert reads == []
-            for seq in (4, 5):
-                stored.append(stored_event(seq, "note", {"status": "new"}))
-            hub.notify("7", 4)
-            hub.publish("7", stored[-1])
-            while seen[-1] < 5:
-                seen += [e.seq for e in await subscription.next_events(seen[-1], 1)]
-        return seen
-
-    assert asyncio.run(follow()) == [1, 2, 3, 4, 5]
-    assert reads == [3]

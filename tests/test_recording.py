@@ -17,7 +17,7 @@ from tests.conftest import database_url
 from tracking import pg_append, wire
 from tracking.errors import DatabaseNotReady, InvalidEvent, OrderFinished
 from tracking.models import OrderEvent
-from tracking.pg_append import EVENT_CHANNEL, FUNCTION, NOTIFY_CHANNEL
+from tracking.pg_append import FUNCTION, NOTIFY_CHANNEL
 from tracking.recording import arecord_event, record_event
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -236,39 +236,6 @@ def test_postgres_is_notified_only_when_the_transaction_commits(make_order, alia
 
     assert pending(listener) == [f"{order.pk}:2"]
     listener.close()
-
-
-@pytest.mark.parametrize("backend", ["postgres"])
-def test_postgres_sends_the_event_before_its_hint_unless_it_is_too_large(
-    make_order, alias
-):
-    order = make_order()
-    dsn = connections[alias].settings_dict
-    listener = psycopg.connect(
-        dbname=dsn["NAME"], host=dsn["HOST"], user=dsn["USER"] or None, autocommit=True
-    )
-    listener.execute(f"LISTEN {EVENT_CHANNEL}")
-    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-    record_event(order, "note", {"b": "é", "a": [1]})
-    record_event(order, "note", {"text": "x" * pg_append.MAX_PAYLOAD_BYTES})
-
-    select.select([listener.fileno()], [], [], 0.5)
-    got = [(n.channel, n.payload) for n in listener.notifies(timeout=0.2)]
-    listener.close()
-    assert [channel for channel, _ in got] == [
-        EVENT_CHANNEL,
-        NOTIFY_CHANNEL,
-        NOTIFY_CHANNEL,
-    ]
-    assert [payload for _, payload in got[1:]] == [f"{order.pk}:2", f"{order.pk}:3"]
-    row = OrderEvent.objects.using(alias).get(order=order, seq=2)
-    assert json.loads(got[0][1]) == {
-        "o": str(order.pk),
-        "s": 2,
-        "k": "note",
-        "d": row.data,
-    }
 
 
 def test_the_returned_event_is_the_stored_one(make_order, alias):

@@ -86,8 +86,8 @@ class HubCollector(Collector):
         )
         yield CounterMetricFamily(
             "tracking_event_reads",
-            "Reads of events from the database: replays, and new events whose "
-            "notification did not carry them (on SQLite, every new event).",
+            "Queries for events: the streams' replays, and the reads of new "
+            "events, each shared by all the streams of an order in the process.",
             value=EVENT_READS.value,
         )
 

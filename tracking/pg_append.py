@@ -12,9 +12,8 @@ its statements takes a new snapshot, so the last ``seq`` it reads after waiting 
 the lock includes the event of the writer that held it.
 
 The function is written from the project's order model, whose table and key type
-are the project's choice (``TRACKING_ORDER_MODEL``). Migration 0004 writes it and
-each later version of it comes with a migration (0005: the event sent with the
-hint), so an upgrade shows up as a migration to apply; it is written again after every
+are the project's choice (``TRACKING_ORDER_MODEL``). Migration 0004 writes it, so an
+upgrade shows up as a migration to apply; it is written again after every
 ``migrate`` (``post_migrate``), so that it follows a change of order model, and so
 that projects testing with ``--nomigrations`` have it too. It is replaced in place:
 writers calling it meanwhile keep working. A later version that changes what it
@@ -26,23 +25,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.db import connections, models, router, transaction
 
-# Every event is announced on NOTIFY_CHANNEL as ``<order key>:<seq>``, a hint that
-# every version's listener understands and answers by reading the event. Before the
-# hint, in the same transaction, the event itself goes on EVENT_CHANNEL as JSON
-# (``{"o": key, "s": seq, "k": kind, "d": data}``) so that this version's listeners
-# need not read it: those reads competed with the commits, and without them the
-# benchmark records about a third more events a second.
-#
-# Only events under MAX_PAYLOAD_BYTES go whole; the others go as the hint alone.
-# Postgres refuses payloads of 8000 bytes, and every payload waits in the cluster's
-# one notification queue (8 GB) until every listener has taken it. A listener that
-# stays connected but stops reading (a hung server process) keeps the queue from
-# shrinking, and once it is full every commit that notifies fails. At 1,000 events
-# a second of 2,000 bytes that takes over an hour; the health view reports how full
-# the queue is (``pg_notification_queue_usage``).
 NOTIFY_CHANNEL = "tracking_order_events"
-EVENT_CHANNEL = "tracking_order_event_data"
-MAX_PAYLOAD_BYTES = 2000
 FUNCTION = "tracking_append_event"
 
 # Arguments: the order's key, the kind, the fields (JSON), the time and its text, the
@@ -58,8 +41,6 @@ CREATE OR REPLACE FUNCTION {function}(
 LANGUAGE plpgsql VOLATILE AS $body$
 DECLARE
     v_floor bigint;
-    v_data jsonb;
-    v_event text;
 BEGIN
     SELECT o.{status}::text INTO stored_status FROM {orders} o
         WHERE o.{pk} = p_order FOR UPDATE;
@@ -80,13 +61,7 @@ BEGIN
             ) || p_fields,
             p_at, GREATEST(pg_current_xact_id()::text::bigint, v_floor)
         )
-        RETURNING {id}, {feed_xid}, {data} INTO event_id, event_feed_xid, v_data;
-    v_event := json_build_object(
-        'o', p_order::text, 's', event_seq, 'k', p_kind, 'd', v_data
-    )::text;
-    IF octet_length(v_event) < {max_payload} THEN
-        PERFORM pg_notify('{event_channel}', v_event);
-    END IF;
+        RETURNING {id}, {feed_xid} INTO event_id, event_feed_xid;
     PERFORM pg_notify('{channel}', p_order::text || ':' || event_seq);
     RETURN NEXT;
 END
@@ -117,8 +92,6 @@ def create_function_sql(
         id=name(events.pk.column),
         order_id=name(order_field.column),
         channel=NOTIFY_CHANNEL,
-        event_channel=EVENT_CHANNEL,
-        max_payload=MAX_PAYLOAD_BYTES,
         **columns,
     )
 

@@ -2,6 +2,7 @@
 the health view."""
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -67,73 +68,58 @@ def test_metrics_are_off_unless_enabled(server: Any):
     assert "METRICS" in response.text
 
 
-def event_frames(raw: bytes) -> list[bytes]:
-    return [block for block in raw.split(b"\n\n") if block.startswith(b"id: ")]
-
-
-@pytest.mark.parametrize("backend", ["postgres"])
-def test_on_postgres_new_events_cost_no_read_unless_too_large_to_notify(
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_an_orders_streams_share_one_read_per_new_event(
     make_order, token_headers, alias
 ):
-    """Postgres sends each event with its notification, so following an order reads
-    the database only for the replay; an event too large for a notification is read.
-    Either way a live event is the same bytes as its replay."""
-    server = Server(database_url(alias), {"METRICS": True}, name="pg-reads").start()
+    server = Server(database_url(alias), {"METRICS": True}, name="reads").start()
     try:
         order = make_order()
         url = server.url(f"/orders/{order.reference}/events")
-        live = Recorder(url, token_headers(order)).start()
-        live.wait_for_events(1)
+        streams = [Recorder(url, token_headers(order)).start() for _ in range(10)]
+        for stream in streams:
+            stream.wait_for_events(1)
 
         def reads() -> float:
             text = httpx.get(server.url("/tracking/metrics")).text
             return figure(text, "tracking_event_reads_total")
 
-        after_replay = reads()
-        for number in range(5):
-            fields = {"zeta": number, "a": "é ✓", "nested": {"bb": [1.5], "a": None}}
-            record_event(order, "note", fields)
-        live.wait_for_events(6)
-        assert reads() == after_replay
-
-        record_event(order, "note", {"text": "x" * 9000})
-        record_event(order, "note", {"after": "the large one"})
-        live.wait_for_events(8)
-        assert reads() > after_replay
-
-        replay = Recorder(url, token_headers(order)).start()
-        replay.wait_for_events(8)
-        for stream in (live, replay):
+        # (On SQLite the poller may still pass on the order's first event.)
+        time.sleep(0.5)
+        after_replays = reads()
+        for number in range(3):
+            record_event(order, "note")
+            for stream in streams:
+                stream.wait_for_events(2 + number)
+        assert reads() == after_replays + 3
+        for stream in streams:
             stream.stop()
-        assert event_frames(bytes(live.raw)) == event_frames(bytes(replay.raw))
-        assert len(event_frames(bytes(live.raw))) == 8
     finally:
         server.stop()
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_health_shows_the_notification_queue_filling_behind_a_stalled_listener(
-    server, make_order, alias
+    server, alias
 ):
     """A session that listens but sits in a transaction takes nothing from Postgres'
-    notification queue, so the events recorded meanwhile stay in it."""
+    notification queue (one for the whole cluster), so what is sent meanwhile stays
+    in it; when it is full, recording fails."""
     before = server.health()["notify_queue_usage"]
     assert 0 <= before < 1
     dsn = connections[alias].settings_dict
-    stalled = psycopg.connect(
-        dbname=dsn["NAME"], host=dsn["HOST"], user=dsn["USER"] or None
-    )
-    try:
-        stalled.execute("LISTEN tracking_order_events")
+    params = {"dbname": dsn["NAME"], "host": dsn["HOST"], "user": dsn["USER"] or None}
+    with (
+        psycopg.connect(**params) as stalled,
+        psycopg.connect(**params, autocommit=True) as sender,
+    ):
+        stalled.execute("LISTEN tracking_test_stall")
         stalled.commit()
         stalled.execute("SELECT 1")  # a transaction left open
-        order = make_order()
-        for _ in range(20):
-            record_event(order, "note", {"text": "x" * 1500})
+        for _ in range(5):
+            sender.execute("SELECT pg_notify('tracking_test_stall', repeat('x', 7000))")
 
         assert server.health()["notify_queue_usage"] > before
-    finally:
-        stalled.close()
 
 
 def test_on_sqlite_health_has_no_notification_queue(server):

@@ -126,8 +126,8 @@ def test_the_commands_prune_and_erase(make_order, alias):
 
 
 def test_an_open_stream_sees_the_erasure_live(server, make_order, alias, token_headers):
-    """On Postgres the erasure announces its event by the hint alone, as the previous
-    version's recording function announced every event: the stream reads it."""
+    """A stream open during the erasure goes on with the ``erased`` event and what
+    follows it."""
     from tests.e2e.streams import Recorder
 
     order = make_order()

@@ -331,32 +331,9 @@ class Hub:
         if self.feed.count:
             self.feed.pulse()
         topic = self.topics.get(key)
-        if topic is not None and seq > topic.newest:
-            self._fetch(topic, seq)
-
-    def publish(self, key: str, event: StoredEvent) -> None:
-        """Hand the order's streams ``event``, committed and sent by the database,
-        without reading it; read instead if events before it are still to come.
-
-        Postgres delivers one order's notifications in commit order, which is ``seq``
-        order: only a read under way, or an event that was announced without its
-        content, leaves a gap.
-        """
-        if self.feed.count:
-            self.feed.pulse()
-        topic = self.topics.get(key)
-        if topic is None or event.seq <= topic.newest:
+        if topic is None or seq <= topic.newest:
             return
-        recent = topic.recent
-        if topic.fetching is not None or (recent and recent[-1].seq != event.seq - 1):
-            self._fetch(topic, event.seq)
-            return
-        topic.store([event])
-        topic.pulse()
-
-    def _fetch(self, topic: Topic, seq: int) -> None:
-        """Read the order's events up to ``seq`` once for all its streams."""
-        topic.newest = seq
+        topic.newest = max(topic.newest, seq)
         if topic.fetching is None:
             start = seq - 1 if not topic.recent else topic.recent[-1].seq
             topic.fetching = asyncio.get_running_loop().create_task(

@@ -4,14 +4,9 @@ The connection is psycopg's own async connection in autocommit (a listener insid
 transaction would receive nothing until it ended), never one of Django's: it lives as
 long as the process. After every (re)connect the hub makes all streams re-read the
 database, because notifications sent while nobody listened are gone.
-
-It listens on both channels of ``tracking.pg_append``: the events themselves, and
-the hints that follow them, which come alone for large events, for erasures and from
-the previous version's recording function.
 """
 
 import asyncio
-import json
 import logging
 import os
 from typing import Any
@@ -20,8 +15,7 @@ import psycopg
 from psycopg import sql
 
 from tracking.live.hub import Hub
-from tracking.live.reader import stored_event
-from tracking.pg_append import EVENT_CHANNEL, NOTIFY_CHANNEL
+from tracking.pg_append import NOTIFY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +68,6 @@ class PgListener:
         self._conninfo = conninfo
         self._task: asyncio.Task[None] | None = None
         self._lost = False
-        # The hint that follows the event just published, which adds nothing.
-        self._published = ""
         self.connected = False
         self.reconnects = 0
 
@@ -105,33 +97,18 @@ class PgListener:
             **KEEPALIVE,
         )
         async with conn:
-            for channel in (EVENT_CHANNEL, NOTIFY_CHANNEL):
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            await conn.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL))
+            )
             self._report_connected()
             self._hub.wake_all()
             while True:
                 async for notify in conn.notifies(timeout=PROBE_SECONDS):
-                    if notify.channel == EVENT_CHANNEL:
-                        self._publish(notify.payload)
-                    else:
-                        self._dispatch(notify.payload)
+                    self._dispatch(notify.payload)
                 async with asyncio.timeout(PROBE_SECONDS):
                     await conn.execute("SELECT 1")
 
-    def _publish(self, payload: str) -> None:
-        try:
-            sent = json.loads(payload)
-            key, seq = str(sent["o"]), int(sent["s"])
-            event = stored_event(seq, str(sent["k"]), sent["d"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            logger.warning("Ignoring a malformed event notification %r.", payload)
-            return
-        self._published = f"{key}:{seq}"
-        self._hub.publish(key, event)
-
     def _dispatch(self, payload: str) -> None:
-        if payload == self._published:
-            return
         key, _, seq = payload.rpartition(":")
         if key and seq.isdigit():
             self._hub.notify(key, int(seq))

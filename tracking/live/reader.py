@@ -277,10 +277,13 @@ def events_after(order_key: str, after: int, limit: int) -> list[StoredEvent]:
     with connection.cursor() as cursor:
         cursor.execute(_events_after_sql(connection.vendor), [key, after, limit])
         rows = cursor.fetchall()
-    return [
-        stored_event(seq, kind, data_field.from_db_value(stored, None, connection))
-        for seq, kind, stored in rows
-    ]
+    events = []
+    for seq, kind, stored in rows:
+        data = data_field.from_db_value(stored, None, connection)
+        events.append(
+            StoredEvent(seq, str(data.get("status", "")), _frame(seq, kind, data))
+        )
+    return events
 
 
 @functools.cache
@@ -298,14 +301,8 @@ def _events_after_sql(vendor: str) -> str:
     )
 
 
-def stored_event(seq: int, kind: str, data: Any) -> StoredEvent:
-    """Return the event as the streams send it, from its stored fields.
-
-    The listener builds the events that Postgres sends it with this too, so a live
-    event and its replay are the same bytes.
-    """
-    frame = wire.event(seq, kind, wire.encode_data(data))
-    return StoredEvent(seq, str(data.get("status", "")), frame)
+def _frame(seq: int, kind: str, data: Any) -> bytes:
+    return wire.event(seq, kind, wire.encode_data(data))
 
 
 def changes_since(last_id: int) -> tuple[list[tuple[str, int]], int]:
@@ -329,8 +326,8 @@ def ping() -> float | None:
     """Tell whether the database answers, with a cheap query; on Postgres, return
     how full its notification queue is (0 to 1), else None.
 
-    Events travel in that queue (``tracking.pg_append``): when it fills, recording
-    fails.
+    Every event's hint waits in that queue until every listening session of the
+    cluster has taken it, and when it is full, recording fails.
     """
     connection = connections[conf.get("DATABASE")]
     with connection.cursor() as cursor:
