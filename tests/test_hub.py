@@ -1,16 +1,18 @@
 """The hub's wake-ups and the garbage collector: a fan-out's writes are not
-interrupted by a collection."""
+interrupted by a collection. And its reads of new events, many orders at a time."""
 
 import asyncio
 import gc
 import time
 import weakref
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from tracking.live.hub import TICK_SECONDS, Waiters
+from tracking.live.hub import TICK_SECONDS, Hub, Waiters
+from tracking.live.reader import StoredEvent
 
 STREAMS = 50
 
@@ -149,3 +151,48 @@ def test_waits_keep_no_closed_loop_alive():
         asyncio.run(wait_and_leave())
     gc.collect()
     assert sum(loop() is not None for loop in loops) <= 1
+
+
+def test_orders_notified_during_a_read_are_read_together_next():
+    """The database below is a dict of lists; each read of new events is logged with
+    the orders it asked for. One order is notified, and while its read runs, five
+    more, and the first again: the next read takes the six at once, the first from
+    where its own read ended. Every stream then finds its events in the cache."""
+    rows = {str(key): [] for key in range(6)}
+    batches: list[list[tuple[str, int]]] = []
+
+    def add(key: str) -> int:
+        seq = len(rows[key]) + 1
+        rows[key].append(StoredEvent(seq, "new", b"id: %d\n\n" % seq))
+        return seq
+
+    async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
+        return rows[key][after:][:limit]
+
+    async def fetch_new(
+        positions: list[tuple[str, int]], limit: int
+    ) -> list[list[StoredEvent]]:
+        batches.append(positions)
+        found = [rows[key][after:][:limit] for key, after in positions]
+        await asyncio.sleep(0.05)
+        return found
+
+    async def follow() -> list[list[int]]:
+        hub = Hub(fetch, fetch_new, 10)
+        with ExitStack() as stack:
+            subscriptions = [stack.enter_context(hub.subscribe(key)) for key in rows]
+            for subscription in subscriptions:
+                assert await subscription.next_events(0, 0.01) == []
+            hub.notify("0", add("0"))
+            await asyncio.sleep(0.01)
+            for key in rows:
+                hub.notify(key, add(key))
+            await asyncio.sleep(0.3)
+            got = [
+                await subscription.next_events(0, 1) for subscription in subscriptions
+            ]
+        return [[event.seq for event in events] for events in got]
+
+    assert asyncio.run(follow()) == [[1, 2], [1], [1], [1], [1], [1]]
+    assert [len(batch) for batch in batches] == [1, 6]
+    assert ("0", 1) in batches[1]

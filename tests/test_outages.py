@@ -15,7 +15,7 @@ from django.db import OperationalError
 
 from tracking.asgi import prepared_by_handler
 from tracking.live import reader
-from tracking.live.hub import Hub
+from tracking.live.hub import Fetch, Hub
 from tracking.live.pg_listener import conninfo_from_django
 from tracking.live.reader import OrderState, StoredEvent
 from tracking.streaming import StreamPlan, event_stream
@@ -23,6 +23,17 @@ from tracking.streaming import StreamPlan, event_stream
 
 def stored(seq: int) -> StoredEvent:
     return StoredEvent(seq, "placed", f"id: {seq}\n\n".encode())
+
+
+def hub_over(fetch: Fetch) -> Hub:
+    """A hub whose reads of many orders' new events are ``fetch`` for each."""
+
+    async def fetch_new(
+        positions: list[tuple[str, int]], limit: int
+    ) -> list[list[StoredEvent]]:
+        return [await fetch(key, after, limit) for key, after in positions]
+
+    return Hub(fetch, fetch_new, batch_size=10)
 
 
 def test_a_wake_during_a_read_makes_the_stream_read_again():
@@ -43,7 +54,7 @@ def test_a_wake_during_a_read_makes_the_stream_read_again():
             hub.wake_all()
         return found
 
-    hub = Hub(fetch, batch_size=10)
+    hub = hub_over(fetch)
 
     async def follow() -> list[StoredEvent]:
         with hub.subscribe("7") as subscription:
@@ -64,7 +75,7 @@ def test_a_failed_shared_read_logs_no_traceback(caplog):
     async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
         raise OperationalError("the database system is shutting down")
 
-    hub = Hub(fetch, batch_size=10)
+    hub = hub_over(fetch)
 
     async def notify_all() -> None:
         with hub.subscribe("1"), hub.subscribe("2"):
@@ -102,7 +113,7 @@ def test_a_stream_whose_read_fails_ends_cleanly(caplog):
 
     async def collect() -> list[bytes]:
         prepared_by_handler.set(True)
-        return [chunk async for chunk in event_stream(plan, Hub(fetch, 10))]
+        return [chunk async for chunk in event_stream(plan, hub_over(fetch))]
 
     with caplog.at_level(logging.INFO, logger="tracking.streaming"):
         chunks = asyncio.run(collect())
@@ -170,7 +181,7 @@ def test_streams_at_one_position_share_one_read():
         await asyncio.sleep(0.05)
         return [stored(seq) for seq in range(after + 1, 4)]
 
-    hub = Hub(fetch, batch_size=10)
+    hub = hub_over(fetch)
 
     async def follow() -> list[list[StoredEvent]]:
         with hub.subscribe("7") as first, hub.subscribe("7") as second:
@@ -199,7 +210,7 @@ def test_a_read_begun_before_a_wake_is_not_shared():
         await asyncio.sleep(0.1)
         return snapshot
 
-    hub = Hub(fetch, batch_size=10)
+    hub = hub_over(fetch)
 
     async def late_stream() -> list[StoredEvent]:
         await asyncio.sleep(0.03)

@@ -25,7 +25,7 @@ def get_hub() -> Hub:
     """
     global _hub
     if _hub is None:
-        _hub = Hub(fetch=_fetch, batch_size=conf.get("BATCH_SIZE"))
+        _hub = Hub(_fetch, _fetch_new, batch_size=conf.get("BATCH_SIZE"))
         _start_source(_hub)
         end_streams_on_stop(_hub, asyncio.get_running_loop())
     return _hub
@@ -33,6 +33,12 @@ def get_hub() -> Hub:
 
 async def _fetch(key: str, after: int, limit: int) -> list[reader.StoredEvent]:
     return await reader.run(reader.events_after, key, after, limit)
+
+
+async def _fetch_new(
+    positions: list[tuple[str, int]], limit: int
+) -> list[list[reader.StoredEvent]]:
+    return await reader.run(reader.new_events, positions, limit)
 
 
 def _start_source(hub: Hub) -> None:

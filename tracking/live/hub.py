@@ -22,12 +22,15 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from tracking.live.reader import StoredEvent
+from tracking.live.reader import MAX_NEW_EVENTS, StoredEvent
 from tracking.metrics import EVENT_READS
 
 logger = logging.getLogger(__name__)
 
 Fetch = Callable[[str, int, int], Awaitable[list[StoredEvent]]]
+# Reads the new events of several orders at once: ``(key, after)`` pairs and a limit
+# per order, to a list of events per pair.
+FetchNew = Callable[[list[tuple[str, int]], int], Awaitable[list[list[StoredEvent]]]]
 
 CACHE_SIZE = 64
 TICK_SECONDS = 0.05
@@ -174,7 +177,8 @@ class Topic(Waiters):
         self.subscribers: set[Subscription] = set()
         self.recent: deque[StoredEvent] = deque(maxlen=CACHE_SIZE)
         self.newest = 0
-        self.fetching: asyncio.Task[None] | None = None
+        # Whether the hub is reading the order's new events.
+        self.fetching = False
         # The streams' own reads under way, by the position they read after.
         self.reads: dict[int, asyncio.Task[list[StoredEvent]]] = {}
 
@@ -283,9 +287,14 @@ class FeedWaiters(Waiters):
 class Hub:
     """All topics of the process, fed by one source."""
 
-    def __init__(self, fetch: Fetch, batch_size: int) -> None:
+    def __init__(self, fetch: Fetch, fetch_new: FetchNew, batch_size: int) -> None:
         self.fetch = fetch
+        self.fetch_new = fetch_new
         self.batch_size = batch_size
+        # Orders whose new events are to be read, with the seq to read after; and
+        # the task reading them.
+        self._due: dict[Topic, int] = {}
+        self._refreshing: asyncio.Task[None] | None = None
         # Set when the server is shutting down: every stream ends at once.
         self.closing = False
         self.topics: dict[str, Topic] = {}
@@ -333,12 +342,14 @@ class Hub:
         topic = self.topics.get(key)
         if topic is None or seq <= topic.newest:
             return
-        topic.newest = max(topic.newest, seq)
-        if topic.fetching is None:
-            start = seq - 1 if not topic.recent else topic.recent[-1].seq
-            topic.fetching = asyncio.get_running_loop().create_task(
-                self._refresh(topic, start)
-            )
+        topic.newest = seq
+        if topic.fetching:
+            return
+        topic.fetching = True
+        self._due[topic] = seq - 1 if not topic.recent else topic.recent[-1].seq
+        if self._refreshing is None or self._refreshing.done():
+            loop = asyncio.get_running_loop()
+            self._refreshing = loop.create_task(self._refresh())
 
     async def read(self, topic: Topic, after: int) -> list[StoredEvent]:
         """Read the order's events after ``after`` for a stream, sharing a read from
@@ -383,28 +394,52 @@ class Hub:
             topic.pulse()
         self.feed.pulse()
 
-    async def _refresh(self, topic: Topic, after: int) -> None:
-        """Read the order's new rows once for all its streams, until caught up."""
+    async def _refresh(self) -> None:
+        """Read the new events of the orders due, once for all the streams of each
+        and up to ``MAX_NEW_EVENTS`` orders a query, until each has caught up with
+        its newest notification.
+
+        Orders notified while a query runs wait for the next one: under a stream of
+        commits, each query then serves several of them.
+        """
+        batch: dict[Topic, int] = {}
         try:
-            while True:
-                EVENT_READS.inc()
-                events = await self.fetch(topic.key, after, self.batch_size)
-                if not events:
-                    break
-                topic.store(events)
-                after = events[-1].seq
-                topic.pulse()
-                if after >= topic.newest:
-                    break
-        except DatabaseError as exc:
-            # The reader logs an outage once; the streams, woken below, read for
-            # themselves and end if the database is still out of reach.
-            logger.debug("Reading new events of order %s failed: %s", topic.key, exc)
-        except Exception:
-            logger.exception("Reading new events of order %s failed.", topic.key)
+            while self._due:
+                batch = dict(islice(self._due.items(), MAX_NEW_EVENTS))
+                for topic in batch:
+                    del self._due[topic]
+                found = await self._read_new(batch)
+                for topic, events in zip(batch, found, strict=True):
+                    if events:
+                        topic.store(events)
+                    if events and events[-1].seq < topic.newest:
+                        self._due[topic] = events[-1].seq
+                    else:
+                        topic.fetching = False
+                    topic.pulse()
+                batch = {}
         finally:
-            topic.fetching = None
-            topic.pulse()
+            # Reached with orders left only if the task was cancelled.
+            for topic in [*batch, *self._due]:
+                topic.fetching = False
+                topic.pulse()
+            self._due.clear()
+
+    async def _read_new(self, batch: dict[Topic, int]) -> list[list[StoredEvent]]:
+        """Read the batch's new events; nothing for any of them if the read fails."""
+        EVENT_READS.inc()
+        try:
+            return await self.fetch_new(
+                list(zip((topic.key for topic in batch), batch.values(), strict=True)),
+                self.batch_size,
+            )
+        except DatabaseError as exc:
+            # The reader logs an outage once; the streams, woken by the caller, read
+            # for themselves and end if the database is still out of reach.
+            logger.debug("Reading new events of %s orders failed: %s", len(batch), exc)
+        except Exception:
+            logger.exception("Reading new events of %s orders failed.", len(batch))
+        return [[] for _ in batch]
 
 
 def _retrieve(task: "asyncio.Task[list[StoredEvent]]") -> None:
