@@ -181,7 +181,9 @@ def run_rounds(
                 if number and scenario in ONCE:
                     continue
                 for name, server in ready.items():
-                    played[name][-1] += run_scenario(server, scenario, args, stamp)
+                    played[name][-1] += run_scenario(
+                        server, scenario, args, f"{stamp}-logs/round{number + 1}"
+                    )
                     _save(played, args, stamp)
     finally:
         for server in ready.values():
@@ -204,11 +206,12 @@ def prepare(server: Server) -> list[Figure]:
 
 
 def run_scenario(
-    server: Server, scenario: str, args: argparse.Namespace, stamp: str
+    server: Server, scenario: str, args: argparse.Namespace, logs: str
 ) -> list[Figure]:
-    """Run one scenario against a fresh server; a failure becomes a note."""
+    """Run one scenario against a fresh server, its log in ``bench/results/<logs>``;
+    a failure becomes a note."""
     logger.info("%s: %s", server.name, scenario)
-    log = RESULTS_DIR / f"{stamp}-logs" / f"{server.name}-{scenario}.log"
+    log = RESULTS_DIR / logs / f"{server.name}-{scenario}.log"
     started = time.monotonic()
     try:
         with (

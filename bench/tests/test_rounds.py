@@ -4,7 +4,7 @@ from bench.rounds import combine
 from bench.scenarios import Figure
 
 
-def test_times_take_the_median_round_and_keep_every_round():
+def test_times_take_the_median_round_and_keep_every_round() -> None:
     played = [[Figure("storm: back", value, "s")] for value in (9.0, 6.0, 7.0)]
 
     (figure,) = combine(played)
@@ -13,7 +13,7 @@ def test_times_take_the_median_round_and_keep_every_round():
     assert sorted(figure.rounds) == [6.0, 7.0, 9.0]
 
 
-def test_counts_take_the_worst_round_whichever_way_is_better():
+def test_counts_take_the_worst_round_whichever_way_is_better() -> None:
     played = [
         [
             Figure("missed", missed, "events"),
@@ -28,7 +28,7 @@ def test_counts_take_the_worst_round_whichever_way_is_better():
     assert missed.rounds == back.rounds == ()
 
 
-def test_a_figure_of_one_round_stays_and_failed_rounds_do_not_count():
+def test_a_figure_of_one_round_stays_and_failed_rounds_do_not_count() -> None:
     played = [
         [Figure("idle: KB", 24.0, "KB"), Figure("p99", None, "ms", note="failed")],
         [Figure("p99", 40.0, "ms"), Figure("back", float("nan"), "s")],
