@@ -196,3 +196,43 @@ def test_orders_notified_during_a_read_are_read_together_next():
     assert asyncio.run(follow()) == [[1, 2], [1], [1], [1], [1], [1]]
     assert [len(batch) for batch in batches] == [1, 6]
     assert ("0", 1) in batches[1]
+
+
+def test_a_notification_of_an_event_that_does_not_exist_delays_nothing():
+    """Any role that may connect to Postgres can send a notification. One naming
+    event 1,000,000 made the hub ignore the real notifications after it, until the
+    streams' heartbeats read the database."""
+    rows: list[StoredEvent] = []
+
+    def add() -> int:
+        seq = len(rows) + 1
+        rows.append(StoredEvent(seq, "new", b"id: %d\n\n" % seq))
+        return seq
+
+    async def fetch(key: str, after: int, limit: int) -> list[StoredEvent]:
+        return rows[after:][:limit]
+
+    async def fetch_new(
+        positions: list[tuple[str, int]], limit: int
+    ) -> list[list[StoredEvent]]:
+        found = [rows[after:][:limit] for _, after in positions]
+        await asyncio.sleep(0.02)
+        return found
+
+    async def follow() -> tuple[list[int], float]:
+        hub = Hub(fetch, fetch_new, 10)
+        add()
+        with hub.subscribe("7") as subscription:
+            assert [e.seq for e in await subscription.next_events(0, 1)] == [1]
+            hub.notify("7", 1_000_000)
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            waiting = asyncio.create_task(subscription.next_events(1, 5))
+            await asyncio.sleep(0.01)
+            hub.notify("7", add())
+            seen = [e.seq for e in await waiting]
+            return seen, time.monotonic() - started
+
+    seen, waited = asyncio.run(follow())
+    assert seen == [2]
+    assert waited < 1

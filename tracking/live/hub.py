@@ -342,11 +342,13 @@ class Hub:
         topic = self.topics.get(key)
         if topic is None or seq <= topic.newest:
             return
-        topic.newest = seq
+        known, topic.newest = topic.newest, seq
         if topic.fetching:
             return
         topic.fetching = True
-        self._due[topic] = seq - 1 if not topic.recent else topic.recent[-1].seq
+        # From the newest event read, not from the one named: any role that may
+        # connect to the database can send a notification.
+        self._due[topic] = topic.recent[-1].seq if topic.recent else known
         if self._refreshing is None or self._refreshing.done():
             loop = asyncio.get_running_loop()
             self._refreshing = loop.create_task(self._refresh())
@@ -409,11 +411,20 @@ class Hub:
                 for topic in batch:
                     del self._due[topic]
                 found = await self._read_new(batch)
-                for topic, events in zip(batch, found, strict=True):
+                for topic, after in batch.items():
+                    events = found[topic] if found else []
                     if events:
                         topic.store(events)
-                    if events and events[-1].seq < topic.newest:
-                        self._due[topic] = events[-1].seq
+                        after = events[-1].seq
+                    elif found and topic.newest > after:
+                        # The notification named an event the database does not
+                        # have (a forged or stale one): believe the database, and
+                        # read once more for the notifications ignored meanwhile.
+                        topic.newest = after
+                        self._due[topic] = after
+                        continue
+                    if events and after < topic.newest:
+                        self._due[topic] = after
                     else:
                         topic.fetching = False
                     topic.pulse()
@@ -425,21 +436,24 @@ class Hub:
                 topic.pulse()
             self._due.clear()
 
-    async def _read_new(self, batch: dict[Topic, int]) -> list[list[StoredEvent]]:
-        """Read the batch's new events; nothing for any of them if the read fails."""
+    async def _read_new(
+        self, batch: dict[Topic, int]
+    ) -> dict[Topic, list[StoredEvent]] | None:
+        """Read the batch's new events, by order; None if the read failed."""
         EVENT_READS.inc()
         try:
-            return await self.fetch_new(
-                list(zip((topic.key for topic in batch), batch.values(), strict=True)),
+            found = await self.fetch_new(
+                [(topic.key, after) for topic, after in batch.items()],
                 self.batch_size,
             )
+            return dict(zip(batch, found, strict=True))
         except DatabaseError as exc:
             # The reader logs an outage once; the streams, woken by the caller, read
             # for themselves and end if the database is still out of reach.
             logger.debug("Reading new events of %s orders failed: %s", len(batch), exc)
         except Exception:
             logger.exception("Reading new events of %s orders failed.", len(batch))
-        return [[] for _ in batch]
+        return None
 
 
 def _retrieve(task: "asyncio.Task[list[StoredEvent]]") -> None:
