@@ -86,8 +86,8 @@ class HubCollector(Collector):
         )
         yield CounterMetricFamily(
             "tracking_event_reads",
-            "Queries for events: the streams' replays, and the reads of new "
-            "events, each shared by all the streams of an order in the process.",
+            "Queries for events: each stream's replay, and each read of new events "
+            "(one for all the streams of up to 32 orders).",
             value=EVENT_READS.value,
         )
 

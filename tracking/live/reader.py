@@ -272,18 +272,11 @@ def events_after(order_key: str, after: int, limit: int) -> list[StoredEvent]:
     the key and the data still go through the model's fields.
     """
     connection = connections[conf.get("DATABASE")]
-    data_field = OrderEvent._meta.get_field("data")
     key = order_key_param(order_key, connection)
     with connection.cursor() as cursor:
         cursor.execute(_events_after_sql(connection.vendor), [key, after, limit])
         rows = cursor.fetchall()
-    events = []
-    for seq, kind, stored in rows:
-        data = data_field.from_db_value(stored, None, connection)
-        events.append(
-            StoredEvent(seq, str(data.get("status", "")), _frame(seq, kind, data))
-        )
-    return events
+    return [_stored_event(seq, kind, stored, connection) for seq, kind, stored in rows]
 
 
 def new_events(
@@ -299,7 +292,6 @@ def new_events(
     if not 0 < len(positions) <= MAX_NEW_EVENTS:
         raise ValueError(f"Read 1 to {MAX_NEW_EVENTS} orders at once.")
     connection = connections[conf.get("DATABASE")]
-    data_field = OrderEvent._meta.get_field("data")
     params: list[Any] = []
     for key, after in positions:
         params += [order_key_param(key, connection), after, limit]
@@ -308,10 +300,7 @@ def new_events(
         rows = cursor.fetchall()
     found: list[list[StoredEvent]] = [[] for _ in positions]
     for slot, seq, kind, stored in rows:
-        data = data_field.from_db_value(stored, None, connection)
-        found[slot].append(
-            StoredEvent(seq, str(data.get("status", "")), _frame(seq, kind, data))
-        )
+        found[slot].append(_stored_event(seq, kind, stored, connection))
     return found
 
 
@@ -343,8 +332,11 @@ def _events_after_sql(vendor: str) -> str:
     )
 
 
-def _frame(seq: int, kind: str, data: Any) -> bytes:
-    return wire.event(seq, kind, wire.encode_data(data))
+def _stored_event(seq: int, kind: str, stored: Any, connection: Any) -> StoredEvent:
+    """Turn a selected row into the event the streams send."""
+    data = OrderEvent._meta.get_field("data").from_db_value(stored, None, connection)
+    frame = wire.event(seq, kind, wire.encode_data(data))
+    return StoredEvent(seq, str(data.get("status", "")), frame)
 
 
 def changes_since(last_id: int) -> tuple[list[tuple[str, int]], int]:
