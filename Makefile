@@ -44,8 +44,8 @@ system-deps:
 matrix: $(BIN)/.installed
 	$(BIN)/nox $(if $(SESSIONS),-s "$(SESSIONS)")
 
-## bench: our server beside its peers (bench/README.md); BENCH_ARGS="--scale 0.1"
-## for a quick run. Writes BENCHMARKS.md.
+## bench: our server beside its peers, in three rounds (bench/README.md). For a
+## quick run: BENCH_ARGS="--scale 0.1 --rounds 1". Writes BENCHMARKS.md.
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

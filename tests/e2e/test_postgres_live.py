@@ -235,3 +235,40 @@ def test_connections_do_not_grow_with_streams(make_order, token_headers, alias):
         assert server.health()["orders"] == 0
     finally:
         server.stop()
+
+
+def test_forged_notifications_neither_stop_nor_delay_live_events(
+    make_order, token_headers, alias
+):
+    """Any role that may connect can send a notification. ``"2:²"`` passed
+    ``str.isdigit`` and then failed ``int``, and 4,301 digits exceed Python's limit
+    for ``int``: either ended the listener for good, unlogged, with the health view
+    still saying it was up. A hint naming event 1,000,000 made the real ones wait."""
+    server = Server(database_url(alias), name="pg-forged").start()
+    try:
+        order = make_order()
+        stream = Recorder(server.url(events_path(order)), token_headers(order))
+        stream.start().wait_for_events(1)
+        settings = connections[alias].settings_dict
+        with psycopg.connect(
+            dbname=settings["NAME"],
+            host=settings["HOST"],
+            user=settings["USER"] or None,
+            autocommit=True,
+        ) as forger:
+            for seq in ("²", "9" * 4301, "1000000"):
+                forger.execute(
+                    "SELECT pg_notify('tracking_order_events', %s)",
+                    [f"{order.pk}:{seq}"],
+                )
+        time.sleep(0.3)
+        committed = time.monotonic()
+        record_event(order, "note")
+
+        stream.wait_for_events(2, timeout=5)
+        assert time.monotonic() - committed < 3
+        assert server.health()["listener"] is True
+        stream.stop()
+        assert stream.ids() == [1, 2]
+    finally:
+        server.stop()

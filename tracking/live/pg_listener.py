@@ -26,6 +26,8 @@ APPLICATION_NAME = "tracking-listener"
 PROBE_SECONDS = 10.0
 RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
+# The most digits of a seq in a hint: a bigint's.
+MAX_SEQ_DIGITS = 19
 
 # Find a dead peer in about 20 s even when no FIN or RST ever arrives.
 KEEPALIVE: dict[str, Any] = {
@@ -82,6 +84,11 @@ class PgListener:
                 await self._listen()
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 self._report_loss(exc)
+            except Exception:
+                # A bug must not end the listener for good, unseen: the streams of
+                # this process would wait for events that never come.
+                logger.exception("Listener failed; reconnecting.")
+                self._lost = True
             if self.connected:
                 delay = RECONNECT_FIRST_SECONDS
             self.connected = False
@@ -109,11 +116,14 @@ class PgListener:
                     await conn.execute("SELECT 1")
 
     def _dispatch(self, payload: str) -> None:
+        """Hand a hint to the hub. Any role that may connect can send one, so it is
+        checked: ASCII digits only (``"²".isdigit()`` is true), no more than a
+        ``bigint`` holds."""
         key, _, seq = payload.rpartition(":")
-        if key and seq.isdigit():
+        if key and seq.isascii() and seq.isdigit() and len(seq) <= MAX_SEQ_DIGITS:
             self._hub.notify(key, int(seq))
         else:
-            logger.warning("Ignoring a malformed notification payload %r.", payload)
+            logger.warning("Ignoring a malformed notification payload %.80r.", payload)
 
     def _report_connected(self) -> None:
         self.connected = True
