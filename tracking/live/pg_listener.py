@@ -8,7 +8,9 @@ database, because notifications sent while nobody listened are gone.
 
 import asyncio
 import logging
+import math
 import os
+import time
 from typing import Any
 
 import psycopg
@@ -28,6 +30,7 @@ RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
 # The most digits of a seq in a hint: a bigint's.
 MAX_SEQ_DIGITS = 19
+MALFORMED_WARNING_SECONDS = 60.0
 
 # Find a dead peer in about 20 s even when no FIN or RST ever arrives.
 KEEPALIVE: dict[str, Any] = {
@@ -70,6 +73,9 @@ class PgListener:
         self._conninfo = conninfo
         self._task: asyncio.Task[None] | None = None
         self._lost = False
+        # Malformed hints ignored since the last warning, and when that was.
+        self._malformed = 0
+        self._warned_at = -math.inf
         self.connected = False
         self.reconnects = 0
 
@@ -122,8 +128,18 @@ class PgListener:
         key, _, seq = payload.rpartition(":")
         if key and seq.isascii() and seq.isdigit() and len(seq) <= MAX_SEQ_DIGITS:
             self._hub.notify(key, int(seq))
-        else:
-            logger.warning("Ignoring a malformed notification payload %.80r.", payload)
+            return
+        # At most one warning a minute: a flood of them would flood the log.
+        self._malformed += 1
+        now = time.monotonic()
+        if now - self._warned_at >= MALFORMED_WARNING_SECONDS:
+            logger.warning(
+                "Ignored %s malformed notification payloads since the last such "
+                "warning, the latest %.80r.",
+                self._malformed,
+                payload,
+            )
+            self._malformed, self._warned_at = 0, now
 
     def _report_connected(self) -> None:
         self.connected = True
