@@ -412,22 +412,7 @@ class Hub:
                     del self._due[topic]
                 found = await self._read_new(batch)
                 for topic, after in batch.items():
-                    events = found[topic] if found else []
-                    if events:
-                        topic.store(events)
-                        after = events[-1].seq
-                    elif found and topic.newest > after:
-                        # The notification named an event the database does not
-                        # have (a forged or stale one): believe the database, and
-                        # read once more for the notifications ignored meanwhile.
-                        topic.newest = after
-                        self._due[topic] = after
-                        continue
-                    if events and after < topic.newest:
-                        self._due[topic] = after
-                    else:
-                        topic.fetching = False
-                    topic.pulse()
+                    self._take(topic, after, None if found is None else found[topic])
                 batch = {}
         finally:
             # Reached with orders left only if the task was cancelled.
@@ -435,6 +420,27 @@ class Hub:
                 topic.fetching = False
                 topic.pulse()
             self._due.clear()
+
+    def _take(self, topic: Topic, after: int, events: list[StoredEvent] | None) -> None:
+        """Keep what a read after ``after`` found for the order (None: the read
+        failed) and wake its streams, or put the order back in line for more."""
+        if events:
+            topic.store(events)
+            if events[-1].seq < topic.newest:
+                self._due[topic] = events[-1].seq
+            else:
+                topic.fetching = False
+        elif events is not None and topic.newest > after:
+            # The notification named an event the database does not have (a forged
+            # or stale one): believe the database, and read once more for the
+            # notifications ignored meanwhile.
+            topic.newest = after
+            self._due[topic] = after
+            return
+        else:
+            # Caught up; or the read failed, and the streams read for themselves.
+            topic.fetching = False
+        topic.pulse()
 
     async def _read_new(
         self, batch: dict[Topic, int]
